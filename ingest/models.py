@@ -1,0 +1,73 @@
+"""The one document model every loader produces and every later stage consumes.
+
+Keeping it a plain dataclass (not a langchain Document) lets loaders stay free of any
+framework and lets the chunker attach page and section without guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DOC_TYPES = (
+    "cahier_des_charges",
+    "seminaire_local",
+    "seminaire_intersites",
+    "publication",
+    "feuille_de_route",
+    "autre",
+)
+
+
+@dataclass
+class Page:
+    """One page of text (PDF page; a whole DOCX/HTML/MD file is page 1).
+
+    `blocks` keeps the structure the loader saw: each block is (kind, text) with kind in
+    {"heading1".."heading6", "para", "list", "table"}. The chunker uses headings to know
+    the section of every chunk; `text` is the cleaned full text of the page.
+    """
+
+    number: int
+    text: str
+    blocks: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class LoadedDocument:
+    """What a loader returns: pages plus whatever metadata the file itself carries."""
+
+    path: str
+    pages: list[Page]
+    # metadata found inside the file (front matter, PDF/DOCX properties, HTML <title>)
+    file_meta: dict[str, Any] = field(default_factory=dict)
+    fmt: str = ""  # pdf | docx | html | md | txt
+
+
+@dataclass
+class DocMeta:
+    """Resolved document metadata (manifest > sidecar > front matter > properties > inference)."""
+
+    doc_id: str
+    title: str
+    source: str
+    doc_type: str = "autre"
+    fabrique: str = ""
+    fabrique_title: str = ""
+    year: int | None = None
+    territories: list[str] = field(default_factory=list)
+    partners: list[str] = field(default_factory=list)
+    visibility: str = "public"
+
+
+@dataclass
+class Chunk:
+    """A passage ready for the store: text, its position, and the document's metadata."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    page: int
+    section: str
+    index: int
+    meta: DocMeta

@@ -1,0 +1,238 @@
+"""`fp-assistant`: the command line users script against.
+
+Exit codes: 0 all went well; 1 some files failed (the rest was indexed); 2 bad usage;
+3 the index cannot be used (locked by another ingest, built with another model, server
+unreachable). Output fields only ever grow. Heavy modules are imported inside the
+commands so that `--help` and bad usage answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INDEX = 0, 1, 2, 3
+DOC_TYPES = (
+    "cahier_des_charges",
+    "seminaire_local",
+    "seminaire_intersites",
+    "publication",
+    "feuille_de_route",
+    "autre",
+)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from assistant.config import get_settings
+
+    settings = get_settings()
+    if getattr(args, "store", None):
+        settings = settings.model_copy(update={"store": Path(args.store)})
+    return settings
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from assistant.index import make_ingestor
+
+    settings = _settings(args)
+    ingestor = make_ingestor(settings)
+    bar = tqdm(total=0, unit="fichier", file=sys.stderr, disable=args.quiet, desc="Indexation")
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(Path(path).name[:40] if path else "terminé", refresh=False)
+        bar.refresh()
+
+    try:
+        report = ingestor.run([Path(p) for p in args.paths], sync=args.sync, progress=progress)
+    finally:
+        bar.close()
+    if args.json:
+        _print_json(report.as_json())
+    else:
+        print(
+            f"Ajoutés : {len(report.added)} · mis à jour : {len(report.updated)} · "
+            f"inchangés : {len(report.unchanged)} · retirés : {len(report.removed)} · "
+            f"en échec : {len(report.failed)}"
+        )
+        for dup in report.duplicates:
+            print(f"  doublon : {dup['error']}")
+        for fail in report.failed:
+            print(f"  ÉCHEC {fail['error']}", file=sys.stderr)
+        print(f"Index : {report.documents} documents, {report.chunks} passages ({settings.store})")
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from assistant.retriever import Filters
+
+    lo, hi = Filters.parse_year(args.year)
+    return Filters(
+        fabrique=args.fabrique, territory=args.territory, year_from=lo, year_to=hi, doc_type=args.type
+    )
+
+
+def _retriever(settings: Any) -> Any:
+    from assistant.index import open_index
+    from assistant.retriever import Retriever
+    from ingest.embeddings import get_embeddings
+
+    store, registry = open_index(settings)
+    return Retriever(store, registry, get_embeddings(settings.embeddings), settings.audience)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        filters = _filters(args)
+    except ValueError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    passages = _retriever(settings).search(args.query, k=args.k, filters=filters)
+    if args.json:
+        _print_json([p.as_json() for p in passages])
+        return EXIT_OK
+    if not passages:
+        print("Aucun passage trouvé (index vide ou filtres trop restrictifs).")
+    for p in passages:
+        m = p.meta
+        where = ", ".join(m.get("territories") or []) or m.get("fabrique_title") or ""
+        print(f"[{p.rank}] {m.get('title')} — p. {p.page} ({where}) score {p.score:.3f}")
+        print(f"    {p.text[:300].replace(chr(10), ' ')}")
+    return EXIT_OK
+
+
+def collect_stats(settings: Any) -> dict[str, Any]:
+    """Documents and passages per fabrique, type and year, from the registry."""
+    from ingest.registry import Registry, connect
+
+    registry = Registry(connect(settings.store))
+    records = registry.all()
+    ok = [r for r in records if r.status != "failed"]
+    fabriques: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"title": "", "documents": 0, "chunks": 0, "doc_types": Counter()}
+    )
+    by_type: Counter[str] = Counter()
+    by_year: Counter[str] = Counter()
+    for r in ok:
+        fid = r.meta.get("fabrique") or "(sans fabrique)"
+        f = fabriques[fid]
+        f["title"] = r.meta.get("fabrique_title") or f["title"]
+        f["documents"] += 1
+        f["chunks"] += r.chunks
+        f["doc_types"][r.meta.get("doc_type", "autre")] += 1
+        by_type[r.meta.get("doc_type", "autre")] += 1
+        by_year[str(r.meta.get("year") or "inconnue")] += 1
+    return {
+        "documents": len(ok),
+        "chunks": sum(r.chunks for r in ok),
+        "pages": sum(r.pages for r in ok),
+        "failed": [{"path": r.path, "error": r.error} for r in records if r.status == "failed"],
+        "fabriques": [
+            {"id": fid, "title": f["title"], "documents": f["documents"], "chunks": f["chunks"],
+             "doc_types": dict(f["doc_types"])}
+            for fid, f in sorted(fabriques.items())
+        ],
+        "doc_types": dict(sorted(by_type.items())),
+        "years": dict(sorted(by_year.items())),
+        "store": str(settings.store),
+    }
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats = collect_stats(_settings(args))
+    if args.json:
+        _print_json(stats)
+        return EXIT_OK
+    print(f"Index {stats['store']} : {stats['documents']} documents, {stats['chunks']} passages, "
+          f"{stats['pages']} pages")
+    print(f"\nPar fabrique ({len(stats['fabriques'])}) :")
+    for f in stats["fabriques"]:
+        types = ", ".join(f"{k} {v}" for k, v in sorted(f["doc_types"].items()))
+        print(f"  {f['id']:<50} {f['documents']:>3} doc. {f['chunks']:>5} passages  ({types})")
+    print("\nPar type : " + ", ".join(f"{k} {v}" for k, v in stats["doc_types"].items()))
+    print("Par année : " + ", ".join(f"{k} {v}" for k, v in stats["years"].items()))
+    if stats["failed"]:
+        print(f"\nEn échec ({len(stats['failed'])}) :")
+        for f in stats["failed"]:
+            print(f"  {f['error']}")
+    return EXIT_OK
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="dossier de l'index (défaut : FP_STORE ou data/index)")
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fabrique", help="identifiant de fabrique (voir `stats`)")
+    p.add_argument("--territory", help="territoire (ex. Lorient)")
+    p.add_argument("--year", help="année ou intervalle (2019 ou 2019-2021)")
+    p.add_argument("--type", choices=DOC_TYPES, help="type de document")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fp-assistant",
+        description="Assistant documentaire des Fabriques Prospectives (ANCT), hors ligne.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="indexer des fichiers ou dossiers")
+    p.add_argument("paths", nargs="+", help="fichiers ou dossiers (PDF, DOCX, HTML, MD, TXT)")
+    _add_store(p)
+    p.add_argument("--sync", action="store_true", help="retirer les documents dont le fichier a disparu")
+    p.add_argument("--json", action="store_true", help="rapport JSON sur la sortie standard")
+    p.add_argument("--quiet", action="store_true", help="sans barre de progression")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="chercher des passages")
+    p.add_argument("query")
+    _add_store(p)
+    p.add_argument("--k", type=int, default=5, help="nombre de passages (défaut 5)")
+    _add_filters(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("stats", help="documents et passages par fabrique, type, année")
+    _add_store(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    from ingest.errors import StoreError
+
+    try:
+        return int(args.func(args))
+    except StoreError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_INDEX
+    except KeyboardInterrupt:
+        print("Interrompu.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Wire the components the settings choose: embeddings, store, registry, ingestor.
+
+The one place that knows which implementation backs each concern, so the CLI, the app
+and the tests all open the index the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.config import Settings
+from ingest.embeddings import get_embeddings
+from ingest.pipeline import Ingestor, Limits
+from ingest.registry import Registry, connect
+from ingest.store import Store, open_store
+
+SAMPLE_MANIFEST = Path(__file__).resolve().parent.parent / "corpus" / "manifest.yaml"
+
+
+def open_index(settings: Settings) -> tuple[Store, Registry]:
+    emb = get_embeddings(settings.embeddings)
+    store = open_store(
+        settings.store, settings.collection, emb.model_id, emb.dim, settings.chroma_url
+    )
+    return store, Registry(connect(settings.store))
+
+
+def make_ingestor(settings: Settings) -> Ingestor:
+    emb = get_embeddings(settings.embeddings)
+    store = open_store(
+        settings.store, settings.collection, emb.model_id, emb.dim, settings.chroma_url
+    )
+    return Ingestor(
+        settings.store,
+        store,
+        emb,
+        Limits(settings.max_bytes, settings.max_pages, settings.chunk_size, settings.chunk_overlap),
+        manifest_fallback=SAMPLE_MANIFEST,
+        lock_timeout=settings.lock_timeout,
+    )

@@ -1,0 +1,266 @@
+"""Run a batch: discover files, skip the unchanged, index the rest, never lose the index.
+
+Per document the order is what keeps a crash harmless: (1) the new chunks are written
+under ids that carry the new content hash, (2) the registry (and lexical index) switch to
+the new version in one SQLite transaction, (3) only then are the old chunks deleted. A
+crash before (2) leaves the old version live; a crash before (3) leaves leftovers that the
+retriever ignores (their hash is not the registry's) and the next run removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from langchain_core.embeddings import Embeddings
+
+from ingest.chunker import chunk_document
+from ingest.clean import clean_pages
+from ingest.errors import IngestError, StoreError
+from ingest.loaders import load
+from ingest.metadata import MANIFEST_NAME, SIDECAR_SUFFIX, Manifest, resolve
+from ingest.registry import Registry, connect
+from ingest.store import Store
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Limits:
+    max_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 2000
+    chunk_size: int = 1000
+    chunk_overlap: int = 150
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    duplicates: list[dict[str, str]] = field(default_factory=list)
+    documents: int = 0
+    chunks: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The public `ingest --json` shape: counts, failures, and the index totals."""
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "removed": len(self.removed),
+            "failed": self.failed,
+            "duplicates": self.duplicates,
+            "documents": self.documents,
+            "chunks": self.chunks,
+        }
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith((".", "_")) or name == MANIFEST_NAME or name.endswith(SIDECAR_SUFFIX)
+
+
+def discover(paths: list[Path], report: IngestReport) -> tuple[list[Path], list[Path]]:
+    """Files to ingest (sorted, deduplicated) and the folders they came from (for --sync).
+
+    Hidden and `_`-prefixed entries are skipped (the corpus keeps its Markdown sources in
+    `_sources/`); a link that leads outside the folder being ingested is refused.
+    """
+    files: list[Path] = []
+    roots: list[Path] = []
+    for raw in paths:
+        if not raw.exists():
+            report.failed.append({"path": str(raw), "error": f"{raw} : fichier ou dossier introuvable"})
+            continue
+        if raw.is_file():
+            files.append(raw)
+            continue
+        root = raw.resolve()
+        roots.append(root)
+        for item in sorted(raw.rglob("*")):
+            rel = item.relative_to(raw)
+            if any(_skipped(part) for part in rel.parts) or not item.is_file():
+                continue
+            if item.is_symlink() and not item.resolve().is_relative_to(root):
+                report.failed.append(
+                    {
+                        "path": str(item),
+                        "error": f"{item} : lien symbolique vers l'extérieur du dossier ingéré "
+                        f"({item.resolve()}), ignoré par sécurité",
+                    }
+                )
+                continue
+            files.append(item)
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, roots
+
+
+class Ingestor:
+    """Index files into a store; one instance per batch, holding the ingest lock."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        store: Store,
+        embeddings: Embeddings,
+        limits: Limits | None = None,
+        manifest_fallback: Path | None = None,
+        lock_timeout: float = 10.0,
+        lexical: Any = None,
+    ) -> None:
+        self.store_dir = Path(store_dir)
+        self.store = store
+        self.embeddings = embeddings
+        self.limits = limits or Limits()
+        self.manifest_fallback = manifest_fallback
+        self.lock_timeout = lock_timeout
+        self.registry = Registry(connect(self.store_dir))
+        self.lexical = lexical
+        self._manifests: dict[Path, Manifest] = {}
+
+    def run(self, paths: list[Path], sync: bool = False, progress: Progress | None = None) -> IngestReport:
+        lock = FileLock(str(self.store_dir / "ingest.lock"))
+        try:
+            lock.acquire(timeout=self.lock_timeout)
+        except Timeout as exc:
+            raise StoreError(
+                f"Une autre indexation est en cours sur {self.store_dir} (verrou "
+                f"{self.store_dir / 'ingest.lock'} tenu depuis plus de {self.lock_timeout:g} s) : "
+                "réessayez quand elle sera terminée."
+            ) from exc
+        try:
+            return self._run(paths, sync, progress)
+        finally:
+            lock.release()
+
+    def _run(self, paths: list[Path], sync: bool, progress: Progress | None) -> IngestReport:
+        report = IngestReport()
+        files, roots = discover([Path(p) for p in paths], report)
+        for i, file in enumerate(files):
+            if progress:
+                progress(i, len(files), str(file))
+            try:
+                self._one(file, report)
+            except IngestError as exc:
+                self._fail(file, exc.message, report)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+                self._fail(file, f"{file} : erreur inattendue ({type(exc).__name__} : {exc})", report)
+        if sync:
+            self._sync(roots, {f.resolve() for f in files}, report)
+        if progress:
+            progress(len(files), len(files), "")
+        docs = self.registry.all()
+        report.documents = sum(1 for r in docs if r.status != "failed")
+        report.chunks = self.store.count()
+        return report
+
+    def _fail(self, file: Path, message: str, report: IngestReport) -> None:
+        report.failed.append({"path": str(file), "error": message})
+        try:
+            sha = sha256_file(file)
+        except OSError:
+            sha = None
+        self.registry.mark_failed(str(file.resolve()), sha, message)
+
+    def _manifest(self, file: Path) -> Manifest:
+        folder = file.resolve().parent
+        if folder not in self._manifests:
+            self._manifests[folder] = Manifest.find(file, self.manifest_fallback)
+        return self._manifests[folder]
+
+    def _one(self, file: Path, report: IngestReport) -> None:
+        key = str(file.resolve())
+        try:
+            size = file.stat().st_size
+        except OSError as exc:
+            raise IngestError(str(file), f"fichier illisible ({exc.strerror})", "io") from exc
+        if size > self.limits.max_bytes:
+            raise IngestError(
+                str(file),
+                f"fichier trop volumineux ({size / 1048576:.1f} Mo, limite "
+                f"{self.limits.max_bytes / 1048576:.0f} Mo)",
+                "too_large",
+            )
+        sha = sha256_file(file)
+        rec = self.registry.get(key)
+        if rec and rec.sha256 == sha and rec.status in ("indexed", "cleanup"):
+            if rec.status == "cleanup" and rec.doc_id:
+                self.store.delete_other_versions(rec.doc_id, sha)
+                self.registry.mark_indexed(key)
+            report.unchanged.append(str(file))
+            return
+        twin = self.registry.by_sha(sha)
+        if twin and twin.path != key and Path(twin.path).exists():
+            report.duplicates.append(
+                {"path": str(file), "of": twin.path,
+                 "error": f"{file} : contenu identique à {twin.path}, déjà indexé ; ignoré"}
+            )
+            return
+        loaded = load(file, max_bytes=self.limits.max_bytes, max_pages=self.limits.max_pages)
+        loaded.pages = clean_pages(loaded.pages)
+        meta = resolve(file, loaded, self._manifest(file), key)
+        owner = self.registry.by_doc_id(meta.doc_id)
+        if owner and owner.path != key:
+            if Path(owner.path).exists():
+                raise IngestError(
+                    str(file),
+                    f"identifiant de document « {meta.doc_id} » déjà utilisé par {owner.path}",
+                    "doc_id_conflict",
+                )
+            self._forget(owner.path, owner.doc_id, report)  # the file was renamed
+        chunks = chunk_document(
+            loaded, meta, sha, self.limits.chunk_size, self.limits.chunk_overlap
+        )
+        if not chunks:
+            raise IngestError(str(file), "aucun passage exploitable après nettoyage", "empty")
+        texts = [f"{meta.title} — {c.section}\n{c.text}" if c.section else f"{meta.title}\n{c.text}"
+                 for c in chunks]
+        vectors = self.embeddings.embed_documents(texts)
+        self.store.upsert(chunks, vectors, sha)
+        with self.registry.transaction():
+            if self.lexical is not None:
+                self.lexical.replace(meta.doc_id, chunks)
+            self.registry.mark_written(key, meta, sha, len(chunks), len(loaded.pages))
+        self.store.delete_other_versions(meta.doc_id, sha)
+        self.registry.mark_indexed(key)
+        (report.updated if rec and rec.status != "failed" else report.added).append(str(file))
+
+    def _forget(self, path: str, doc_id: str | None, report: IngestReport) -> None:
+        if doc_id:
+            self.store.delete_document(doc_id)
+        with self.registry.transaction():
+            if self.lexical is not None and doc_id:
+                self.lexical.delete(doc_id)
+            self.registry.remove(path)
+        report.removed.append(path)
+
+    def _sync(self, roots: list[Path], seen: set[Path], report: IngestReport) -> None:
+        """Drop documents whose files are gone from the folders this batch covered."""
+        for rec in self.registry.all():
+            p = Path(rec.path)
+            if p in seen or not any(p.is_relative_to(r) for r in roots):
+                continue
+            if not p.exists():
+                self._forget(rec.path, rec.doc_id, report)

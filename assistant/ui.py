@@ -27,7 +27,9 @@ def main() -> None:
         st.info("L'index est vide : lancez `fp-assistant ingest corpus` ou `make run`.")
         return
     st.caption(f"Index : {n} passages · recherche sémantique hors ligne")
-    query = st.text_input("Votre question", placeholder="Comment les territoires ont-ils traité la mobilité des aînés ?")
+    query = st.text_input(
+        "Votre question", placeholder="Comment les territoires ont-ils traité la mobilité des aînés ?"
+    )
     if query:
         for p in retriever.search(query, k=5):
             m = p.meta

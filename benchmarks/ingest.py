@@ -16,7 +16,7 @@ from ingest.clean import clean_pages
 from ingest.embeddings import get_embeddings
 from ingest.loaders import load
 from ingest.metadata import Manifest, resolve
-from ingest.pipeline import Ingestor, discover, IngestReport
+from ingest.pipeline import Ingestor, IngestReport, discover
 from ingest.store import open_store
 
 

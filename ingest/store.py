@@ -135,7 +135,7 @@ class Store:
         return [
             Hit(cid, doc or "", meta_lists(meta or {}), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(
-                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
+                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
             )
         ]
 
@@ -146,7 +146,7 @@ class Store:
         )
         return [
             Hit(cid, doc or "", meta_lists(meta or {}), 0.0)
-            for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"])
+            for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
         ]
 
 

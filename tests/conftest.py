@@ -38,3 +38,19 @@ def env_store(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
     yield store_dir
     get_settings.cache_clear()
+
+
+CORPUS = REPO / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory, e5):
+    """The whole sample corpus indexed once per session (embedding it is the slow part)."""
+    from ingest.pipeline import Ingestor
+    from ingest.store import open_store
+
+    store_dir = tmp_path_factory.mktemp("corpus") / "index"
+    store = open_store(store_dir, "fp_passages", e5.model_id, e5.dim)
+    ingestor = Ingestor(store_dir, store, e5, manifest_fallback=CORPUS / "manifest.yaml")
+    report = ingestor.run([CORPUS])
+    return store_dir, ingestor, report

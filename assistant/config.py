@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     audience: Literal["interne", "public"] = Field(
         default="interne", description="'public' hides documents marked visibility: interne."
     )
+    reranker: str = Field(default="", description="Local CrossEncoder folder; empty = no reranking.")
 
     @field_validator("chroma_url", mode="before")
     @classmethod

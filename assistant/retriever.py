@@ -1,22 +1,39 @@
 """Find the passages that answer a question, within the user's filters and audience.
 
 Filters (fabrique, territory, year or range, document type) and the audience rule
-(`public` never sees `interne` documents) are enforced here, inside retrieval, so no caller
-can forget them. Passages of a document version that is no longer live (left by a crash
-mid-ingest) are dropped by comparing their hash with the registry's.
+(`public` never sees `interne` documents) are enforced here, inside retrieval, on both the
+dense and the lexical side, so no caller can forget them. Passages of a document version
+that is no longer live (left by a crash mid-ingest) are dropped by comparing their hash
+with the registry's.
+
+`search` is hybrid: dense (e5 in Chroma) finds paraphrases, BM25 (`ingest.lexical`) finds
+exact rare words (a place, an acronym like PCAET) that embeddings blur. The two rankings
+are fused by reciprocal rank fusion, which needs no score calibration between a cosine and
+a BM25 score; then at most `per_doc` passages per document are kept so that several
+territories surface instead of one long document filling the list. `dense` stays the
+dense-only baseline the evaluation compares against.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from ingest.errors import StoreError
+from ingest.lexical import Lexical, LexicalHit
 from ingest.metadata import fold
 from ingest.registry import Registry, active_hashes
-from ingest.store import Hit, Store
+from ingest.store import Hit, Store, meta_lists
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant: flattens the head of each ranking
+PER_DOC = 2  # default diversity cap (passages per document)
 
 
 @dataclass
@@ -42,11 +59,23 @@ class Filters:
 
 @dataclass
 class Passage:
+    """One retrieved passage.
+
+    `score` is always the cosine similarity of the passage to the query (also for passages
+    only BM25 found), so a caller's relevance threshold means the same thing for `search`
+    and `dense`; the order comes from `rank`. `fused` is the reciprocal-rank-fusion score,
+    `bm25` the lexical score when BM25 matched, `rerank` the cross-encoder score when one
+    is configured. (`lexical_search`, the BM25-only baseline, puts the BM25 score in `score`.)
+    """
+
     rank: int
     chunk_id: str
     text: str
     score: float
     meta: dict[str, Any]
+    fused: float = 0.0
+    bm25: float | None = None
+    rerank: float | None = None
 
     @property
     def source(self) -> str:
@@ -75,14 +104,78 @@ class Passage:
         }
 
 
+@lru_cache(maxsize=2)
+def _cross_encoder(path: str) -> Any:
+    """Load a local CrossEncoder once per process (imports torch: only when configured)."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise StoreError(f"Modèle de reclassement (FP_RERANKER) introuvable : {folder}")
+    from sentence_transformers import CrossEncoder
+
+    return CrossEncoder(str(folder), device="cpu", local_files_only=True)
+
+
+def cap_per_document(
+    items: list[Any], per_doc: int | None, k: int, doc_of: Callable[[Any], str]
+) -> list[Any]:
+    """The first `k` items with at most `per_doc` from one document, in order.
+
+    The cap is for diversity, not to starve an answer: when the filters leave too few
+    documents to fill `k`, the passages held back are appended (still in order).
+    """
+    if not per_doc:
+        return items[:k]
+    kept: list[Any] = []
+    held: list[Any] = []
+    seen: dict[str, int] = {}
+    for item in items:
+        doc = doc_of(item)
+        if seen.get(doc, 0) < per_doc:
+            seen[doc] = seen.get(doc, 0) + 1
+            kept.append(item)
+            if len(kept) == k:
+                return kept
+        else:
+            held.append(item)
+    return (kept + held)[:k]
+
+
+def _cosine(a: Any, b: Any) -> float:
+    dot = sum(float(x) * float(y) for x, y in zip(a, b, strict=False))
+    na = math.sqrt(sum(float(x) * float(x) for x in a))
+    nb = math.sqrt(sum(float(y) * float(y) for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
 class Retriever:
+    """Dense, lexical and hybrid search over one index, for one audience.
+
+    `lexical` defaults to the BM25 index in the registry's SQLite file; `reranker` is a
+    local CrossEncoder folder (default: the `FP_RERANKER` setting, empty = none); `per_doc`
+    caps passages per document in `search` (None = no cap).
+    """
+
     def __init__(
-        self, store: Store, registry: Registry, embeddings: Embeddings, audience: str = "interne"
+        self,
+        store: Store,
+        registry: Registry,
+        embeddings: Embeddings,
+        audience: str = "interne",
+        lexical: Lexical | None = None,
+        reranker: str | None = None,
+        per_doc: int | None = PER_DOC,
     ) -> None:
         self.store = store
         self.registry = registry
         self.embeddings = embeddings
         self.audience = audience
+        self.lexical = lexical if lexical is not None else Lexical(registry.conn)
+        if reranker is None:
+            from assistant.config import get_settings
+
+            reranker = get_settings().reranker
+        self.reranker = reranker or ""
+        self.per_doc = per_doc
 
     def known_territories(self) -> list[str]:
         names: set[str] = set()
@@ -123,10 +216,87 @@ class Retriever:
         hashes = active_hashes(self.registry.conn, sorted({h.meta.get("doc_id", "") for h in hits}))
         return [h for h in hits if hashes.get(h.meta.get("doc_id")) == h.meta.get("content_hash")]
 
+    def lexical_filters(self, filters: Filters | None) -> dict[str, Any]:
+        """The same filters and audience rule as `where`, as `Lexical.search` arguments."""
+        f = filters or Filters()
+        return {
+            "fabrique": f.fabrique,
+            "doc_type": f.doc_type,
+            "year_from": f.year_from,
+            "year_to": f.year_to,
+            "territories": self.resolve_territory(f.territory) if f.territory else None,
+            "visibility": "public" if self.audience == "public" else None,
+        }
+
+    def _fetch(self, ids: list[str], vectors: bool = False) -> dict[str, tuple[Hit, Any]]:
+        """Text, metadata (and vector) of passages by id, live versions only."""
+        if not ids:
+            return {}
+        include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+        res = self.store.collection.get(ids=ids, include=include)
+        embs = res.get("embeddings") if vectors else None
+        rows: dict[str, tuple[Hit, Any]] = {}
+        for i, cid in enumerate(res["ids"]):
+            hit = Hit(cid, res["documents"][i] or "", meta_lists(res["metadatas"][i] or {}), 0.0)
+            rows[cid] = (hit, embs[i] if embs is not None else None)
+        live = {h.chunk_id for h in self.live([h for h, _ in rows.values()])}
+        return {cid: row for cid, row in rows.items() if cid in live}
+
+    def lexical_search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
+        """BM25 only (the lexical baseline); `score` and `bm25` are the BM25 score."""
+        found = self.lexical.search(query, k, **self.lexical_filters(filters))
+        rows = self._fetch([h.chunk_id for h in found])
+        out = [(h, rows[h.chunk_id][0]) for h in found if h.chunk_id in rows]
+        return [
+            Passage(i + 1, hit.chunk_id, hit.text, lh.score, hit.meta, bm25=lh.score)
+            for i, (lh, hit) in enumerate(out)
+        ]
+
     def dense(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
+        """Dense only (the baseline): nearest e5 passages, no fusion, no diversity cap."""
         vector = self.embeddings.embed_query(query)
         hits = self.live(self.store.search(vector, k * 2 + 5, self.where(filters)))[:k]
         return [Passage(i + 1, h.chunk_id, h.text, h.score, h.meta) for i, h in enumerate(hits)]
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
-        return self.dense(query, k, filters)
+        """Hybrid: dense + BM25 fused by RRF, optionally reranked, at most `per_doc` per document."""
+        if k <= 0:
+            return []
+        pool = max(4 * k, 40)
+        vector = self.embeddings.embed_query(query)
+        dense_hits = self.live(self.store.search(vector, pool, self.where(filters)))
+        lexical_hits: list[LexicalHit] = self.lexical.search(
+            query, pool, **self.lexical_filters(filters)
+        )
+        fused: dict[str, float] = {}
+        for ranking in ([h.chunk_id for h in dense_hits], [h.chunk_id for h in lexical_hits]):
+            for rank, cid in enumerate(ranking, start=1):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+        bm25 = {h.chunk_id: h.score for h in lexical_hits}
+        cands: dict[str, Passage] = {
+            h.chunk_id: Passage(0, h.chunk_id, h.text, h.score, h.meta) for h in dense_hits
+        }
+        missing = [cid for cid in bm25 if cid not in cands]
+        for cid, (hit, vec) in self._fetch(missing, vectors=True).items():
+            score = _cosine(vector, vec) if vec is not None else 0.0
+            cands[cid] = Passage(0, cid, hit.text, score, hit.meta)
+        for cid, p in cands.items():
+            p.fused = fused[cid]
+            p.bm25 = bm25.get(cid)
+        ordered = sorted(cands.values(), key=lambda p: (-p.fused, -p.score, p.chunk_id))
+        if self.reranker:
+            ordered = self._rerank(query, ordered, max(3 * k, 20))
+        top = cap_per_document(ordered, self.per_doc, k, lambda p: str(p.meta.get("doc_id", "")))
+        for i, p in enumerate(top, start=1):
+            p.rank = i
+        return top
+
+    def _rerank(self, query: str, ordered: list[Passage], n: int) -> list[Passage]:
+        """Reorder the fused head with the cross-encoder; the tail keeps its fused order."""
+        head, tail = ordered[:n], ordered[n:]
+        if not head:
+            return ordered
+        scores = _cross_encoder(self.reranker).predict([(query, p.text) for p in head])
+        for p, s in zip(head, scores, strict=True):
+            p.rerank = float(s)
+        return sorted(head, key=lambda p: -(p.rerank or 0.0)) + tail

@@ -21,6 +21,7 @@ from langchain_core.embeddings import Embeddings
 from ingest.chunker import chunk_document
 from ingest.clean import clean_pages
 from ingest.errors import IngestError, StoreError
+from ingest.lexical import Lexical
 from ingest.loaders import load
 from ingest.metadata import MANIFEST_NAME, SIDECAR_SUFFIX, Manifest, resolve
 from ingest.registry import Registry, connect
@@ -126,7 +127,7 @@ class Ingestor:
         limits: Limits | None = None,
         manifest_fallback: Path | None = None,
         lock_timeout: float = 10.0,
-        lexical: Any = None,
+        lexical: bool = True,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.store = store
@@ -135,7 +136,8 @@ class Ingestor:
         self.manifest_fallback = manifest_fallback
         self.lock_timeout = lock_timeout
         self.registry = Registry(connect(self.store_dir))
-        self.lexical = lexical
+        # on the registry's own connection, so its writes join the registry's transactions
+        self.lexical = Lexical(self.registry.conn) if lexical else None
         self._manifests: dict[Path, Manifest] = {}
 
     def run(self, paths: list[Path], sync: bool = False, progress: Progress | None = None) -> IngestReport:
@@ -155,6 +157,8 @@ class Ingestor:
 
     def _run(self, paths: list[Path], sync: bool, progress: Progress | None) -> IngestReport:
         report = IngestReport()
+        if self.lexical is not None:
+            self.lexical.backfill(self.store)
         files, roots = discover([Path(p) for p in paths], report)
         for i, file in enumerate(files):
             if progress:
@@ -241,7 +245,7 @@ class Ingestor:
         self.store.upsert(chunks, vectors, sha)
         with self.registry.transaction():
             if self.lexical is not None:
-                self.lexical.replace(meta.doc_id, chunks)
+                self.lexical.replace(meta.doc_id, chunks, sha)
             self.registry.mark_written(key, meta, sha, len(chunks), len(loaded.pages))
         self.store.delete_other_versions(meta.doc_id, sha)
         self.registry.mark_indexed(key)

@@ -172,6 +172,76 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _answerer(settings: Any) -> Any:
+    from assistant.answer import get_answerer
+    from ingest.embeddings import get_embeddings
+
+    return get_answerer(settings, get_embeddings(settings.embeddings))
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        filters = _filters(args)
+    except ValueError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    retriever = _retriever(settings)
+    passages = retriever.search(args.question, k=args.k, filters=filters)
+    result = _answerer(settings).answer(args.question, passages, mode=args.mode)
+    if args.json:
+        _print_json(result.as_json())
+        return EXIT_OK
+    print(result.text)
+    if result.citations:
+        print("\nSources :")
+        for c in result.citations:
+            where = ", ".join(c.territories) or c.fabrique
+            print(f"  [{c.n}] {c.title} — p. {c.page} ({where}) — {c.source}")
+    for lead in result.leads:
+        print(f"  piste : {lead.title} — p. {lead.page} : {lead.excerpt}")
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from assistant.evaluate import evaluate, load_gold, sweep_threshold
+
+    settings = _settings(args)
+    retriever = _retriever(settings)
+    questions = load_gold(Path(args.gold))
+    answerer = None if args.no_answers else _answerer(settings)
+
+    def answer_fn(q: Any) -> Any:
+        return answerer.answer(q.question, retriever.search(q.question, k=args.k, filters=q.to_filters()))
+
+    report = evaluate(retriever, questions, answer_fn if answerer else None)
+    if args.sweep and answerer:
+        report["threshold"] = sweep_threshold(
+            questions,
+            lambda q: answerer.evidence(q.question, retriever.search(q.question, k=args.k,
+                                                                     filters=q.to_filters())).score,
+        )
+        report["threshold"]["configured"] = settings.refusal_threshold
+    if args.json:
+        _print_json(report)
+        return EXIT_OK
+    print(f"Questions gold : {report['gold']} ({args.gold})")
+    print(f"{'':<18}{'hybride':>10}{'dense seul':>12}")
+    for key in ("recall@5", "recall@10", "mrr", "page_accuracy", "search_p50_s"):
+        print(f"{key:<18}{report['hybrid'][key]!s:>10}{report['dense'][key]!s:>12}")
+    if "answers" in report:
+        a = report["answers"]
+        print(f"validité des citations : {a['citation_validity']}  ·  refus justes (hors corpus) : "
+              f"{a['refusal_accuracy']}  ·  refus à tort : {a['false_refusal_rate']}")
+    if "threshold" in report:
+        b = report["threshold"]["best"]
+        print(f"seuil de refus conseillé : {b['threshold']} (refus justes {b['refusal_accuracy']}, "
+              f"répondues {b['answered']}) ; configuré : {settings.refusal_threshold}")
+    if report["hybrid"]["misses"]:
+        print("non trouvées (top 10, hybride) : " + ", ".join(report["hybrid"]["misses"]))
+    return EXIT_OK
+
+
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="dossier de l'index (défaut : FP_STORE ou data/index)")
 
@@ -205,6 +275,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="poser une question ; réponse citée")
+    p.add_argument("question")
+    _add_store(p)
+    p.add_argument("--k", type=int, default=8, help="passages lus pour répondre (défaut 8)")
+    p.add_argument("--mode", choices=("answer", "compare"), default="answer",
+                   help="answer : réponse ; compare : une ligne par territoire")
+    _add_filters(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="mesurer la recherche et les réponses sur les questions gold")
+    _add_store(p)
+    p.add_argument("--gold", default="tests/gold/questions.yaml")
+    p.add_argument("--k", type=int, default=8)
+    p.add_argument("--no-answers", action="store_true", help="seulement la recherche")
+    p.add_argument("--sweep", action="store_true", help="calibrer le seuil de refus")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("stats", help="documents et passages par fabrique, type, année")
     _add_store(p)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,10 +40,52 @@ class Settings(BaseSettings):
     )
     reranker: str = Field(default="", description="Local CrossEncoder folder; empty = no reranking.")
 
+    # --- answering (assistant/answer.py, assistant/llm.py) ---
+    llm: Literal["extractive", "openai"] = Field(
+        default="extractive",
+        description="'extractive' (quotes the sources, offline, no key) or 'openai' (any "
+        "OpenAI-compatible endpoint: llama.cpp server, vLLM, Albert API…).",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "FP_OPENAI_BASE_URL"),
+        description="OPENAI_BASE_URL, e.g. http://127.0.0.1:8080/v1 for a local server.",
+    )
+    openai_api_key: str = Field(
+        default="sk-local",
+        validation_alias=AliasChoices("OPENAI_API_KEY", "FP_OPENAI_API_KEY"),
+        description="OPENAI_API_KEY; local servers ignore it, so empty means 'sk-local'.",
+    )
+    llm_model: str = Field(default="local", description="Model name sent to the endpoint.")
+    llm_temperature: float = Field(default=0.1, ge=0, le=2)
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds before an LLM call fails.")
+    llm_max_tokens: int = Field(default=512, gt=0, description="Longest answer generated.")
+    llm_context_chars: int = Field(
+        default=12000, ge=1000, description="Source text sent to the model at most (its context is finite)."
+    )
+    refusal_threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Below this evidence score (assistant.answer.evidence_score) the assistant "
+        "says it found no answer and lists leads instead.",
+    )
+    answer_max_sentences: int = Field(default=5, ge=1, le=20, description="Quotes in an extractive answer.")
+
     @field_validator("chroma_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return value or None
+
+    @field_validator("openai_base_url", mode="before")
+    @classmethod
+    def _empty_url_is_none(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("openai_api_key", mode="before")
+    @classmethod
+    def _empty_key_is_local(cls, value: object) -> object:
+        return value or "sk-local"
 
     @field_validator("embeddings")
     @classmethod
@@ -54,7 +96,7 @@ class Settings(BaseSettings):
 
     @property
     def max_bytes(self) -> int:
-        return int(self.max_file_mb * 1024 * 1024)
+        return int(self.max_file_mb * 1_000_000)
 
 
 @lru_cache(maxsize=1)

@@ -154,3 +154,28 @@ def answer_metrics(questions: list[GoldQuestion], answer_fn: Callable) -> dict[s
         "answered": answered,
         "invalid": invalid_ids,
     }
+
+
+def sweep_threshold(
+    questions: list[GoldQuestion], evidence_fn: Callable[[GoldQuestion], float]
+) -> dict[str, Any]:
+    """Calibrate the refusal threshold: the value that best separates answerable questions
+    from unanswerable ones (balanced accuracy), with the whole curve for the record."""
+    scores = [(evidence_fn(q), q.answerable) for q in questions]
+    pos = [s for s, a in scores if a]
+    neg = [s for s, a in scores if not a]
+    curve = []
+    for i in range(0, 101):
+        t = i / 100
+        refusal_acc = sum(s < t for s in neg) / len(neg) if neg else 1.0
+        answer_rate = sum(s >= t for s in pos) / len(pos) if pos else 1.0
+        curve.append({
+            "threshold": t,
+            "refusal_accuracy": round(refusal_acc, 3),
+            "answered": round(answer_rate, 3),
+            "balanced": round((refusal_acc + answer_rate) / 2, 3),
+        })
+    best = max(curve, key=lambda r: (r["balanced"], r["refusal_accuracy"]))
+    return {"best": best, "curve": curve,
+            "answerable_scores": sorted(round(s, 3) for s in pos),
+            "unanswerable_scores": sorted(round(s, 3) for s in neg)}

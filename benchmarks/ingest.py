@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from ingest.chunker import chunk_document
-from ingest.clean import clean_pages
 from ingest.embeddings import get_embeddings
 from ingest.loaders import load
 from ingest.metadata import Manifest, resolve
@@ -59,7 +58,6 @@ def main() -> None:
             loaded = load(f)
         except Exception:  # noqa: BLE001
             continue
-        loaded.pages = clean_pages(loaded.pages)
         meta = resolve(f, loaded, Manifest.find(f), str(f))
         texts += [f"{meta.title} — {c.section}\n{c.text}" for c in chunk_document(loaded, meta, "0" * 64)]
     t0 = time.perf_counter()

@@ -186,9 +186,11 @@ def resolve(
     layers.append(infer(text, manifest))
 
     def pick(key: str) -> Any:
+        # an explicit empty list in a declared layer ("territories: []" for a fabrique-wide
+        # document) is an answer, not a gap for inference to fill
         for layer in layers:
             value = layer.get(key)
-            if value not in (None, "", []):
+            if value not in (None, "", []) or (value == [] and layer is not layers[-1]):
                 return value
         return None
 

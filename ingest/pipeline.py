@@ -19,10 +19,9 @@ from filelock import FileLock, Timeout
 from langchain_core.embeddings import Embeddings
 
 from ingest.chunker import chunk_document
-from ingest.clean import clean_pages
 from ingest.errors import IngestError, StoreError
 from ingest.lexical import Lexical
-from ingest.loaders import load
+from ingest.loaders import load, size_fr
 from ingest.metadata import MANIFEST_NAME, SIDECAR_SUFFIX, Manifest, resolve
 from ingest.registry import Registry, connect
 from ingest.store import Store
@@ -32,7 +31,7 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass
 class Limits:
-    max_bytes: int = 50 * 1024 * 1024
+    max_bytes: int = 50_000_000
     max_pages: int = 2000
     chunk_size: int = 1000
     chunk_overlap: int = 150
@@ -203,8 +202,7 @@ class Ingestor:
         if size > self.limits.max_bytes:
             raise IngestError(
                 str(file),
-                f"fichier trop volumineux ({size / 1048576:.1f} Mo, limite "
-                f"{self.limits.max_bytes / 1048576:.0f} Mo)",
+                f"fichier trop volumineux ({size_fr(size)}, limite {size_fr(self.limits.max_bytes)})",
                 "too_large",
             )
         sha = sha256_file(file)
@@ -223,7 +221,6 @@ class Ingestor:
             )
             return
         loaded = load(file, max_bytes=self.limits.max_bytes, max_pages=self.limits.max_pages)
-        loaded.pages = clean_pages(loaded.pages)
         meta = resolve(file, loaded, self._manifest(file), key)
         owner = self.registry.by_doc_id(meta.doc_id)
         if owner and owner.path != key:

@@ -9,7 +9,6 @@ import yaml
 from conftest import CORPUS, REPO
 
 from assistant.evaluate import holds_term, load_gold
-from ingest.clean import clean_pages
 from ingest.loaders import load
 
 NOTICE = "Document d'illustration — contenu fictif, inspiré du dispositif public des Fabriques Prospectives"
@@ -20,7 +19,7 @@ GOLD = load_gold(REPO / "tests" / "gold" / "questions.yaml")
 
 def _pages(doc_id: str) -> list[str]:
     loaded = load(CORPUS / DOCS[doc_id]["path"])
-    return [p.text for p in clean_pages(loaded.pages)]
+    return [p.text for p in loaded.pages]
 
 
 _TEXT_CACHE: dict[str, list[str]] = {}

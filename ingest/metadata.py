@@ -120,11 +120,14 @@ class Manifest:
 
 
 def _as_list(value: Any) -> list[str]:
+    """A list of names from whatever a front matter holds (string, number, list, mapping)."""
     if value is None or value == "":
         return []
-    if isinstance(value, str):
-        return [v.strip() for v in re.split(r"[;,]", value) if v.strip()]
-    return [str(v) for v in value]
+    if isinstance(value, str | int | float):
+        return [v.strip() for v in re.split(r"[;,]", str(value)) if v.strip()]
+    if isinstance(value, dict):
+        return [str(k) for k in value]
+    return [str(v) for v in value if v not in (None, "")]
 
 
 def _as_year(value: Any) -> int | None:
@@ -176,7 +179,11 @@ def resolve(
     if entry:
         layers.append(entry)
     sidecar = file.with_name(file.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
+    try:
+        has_sidecar = sidecar.is_file()
+    except OSError:  # the name plus ".meta.yaml" can exceed the file system's limit
+        has_sidecar = False
+    if has_sidecar:
         try:
             layers.append(yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {})
         except (OSError, yaml.YAMLError) as exc:
@@ -201,7 +208,10 @@ def resolve(
         doc_type = "autre"
     title = pick("title") or _first_heading(loaded) or file.stem.replace("_", " ").replace("-", " ")
     year = _as_year(pick("year")) or (fabrique.year if fabrique else None)
-    visibility = str(pick("visibility") or "public").lower()
+    # fail closed: anything but an explicit "public" on a declared value is internal
+    declared = pick("visibility")
+    is_public = declared is None or fold(str(declared)).strip() in ("public", "publique")
+    visibility = "public" if is_public else "interne"
     doc_id = pick("doc_id")
     if not doc_id:
         digest = hashlib.sha1(display_path.encode()).hexdigest()[:8]
@@ -216,7 +226,7 @@ def resolve(
         year=year,
         territories=_as_list(pick("territories")),
         partners=_as_list(pick("partners")) or (fabrique.partners if fabrique else []),
-        visibility="interne" if visibility == "interne" else "public",
+        visibility=visibility,
     )
 
 

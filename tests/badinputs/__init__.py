@@ -1,0 +1,1 @@
+"""Bad-input cases for the ingest reliability tests (generated on the fly, never committed)."""

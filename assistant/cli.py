@@ -242,6 +242,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_draft(args: argparse.Namespace) -> int:
+    from assistant.draft import draft_command
+
+    return draft_command(args)
+
+
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="dossier de l'index (défaut : FP_STORE ou data/index)")
 
@@ -285,6 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("draft", help="rédiger un projet de feuille de route, chaque ligne sourcée")
+    p.add_argument("--territory", required=True, help="territoire (ex. Jonzac)")
+    p.add_argument("--fabrique", help="identifiant de fabrique (déduit du territoire sinon)")
+    p.add_argument("--theme", help="thème à privilégier (ex. mobilité)")
+    p.add_argument("--sections", help="sections séparées par des virgules : contexte,enjeux,vision,axes,"
+                   "actions,gouvernance,suivi,sources")
+    p.add_argument("--out", help="fichier .docx ou .md (sinon Markdown sur la sortie standard)")
+    _add_store(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_draft)
 
     p = sub.add_parser("eval", help="mesurer la recherche et les réponses sur les questions gold")
     _add_store(p)

@@ -237,3 +237,18 @@ def test_unrecognised_visibility_is_not_public(index, queries_e5):
     for name, query in ODD_QUERIES.items():
         sources = {Path(p.source).name for p in public.search(query, k=10)}
         assert name not in sources, f"{name} est servi au public"
+
+
+@pytest.mark.parametrize("territory", ["Morlaix", "Brest"])
+def test_drafting_never_uses_interne_in_public_mode(index, queries_e5, territory):
+    """A roadmap drafted for the public cites no interne document and repeats none of its words."""
+    from assistant.draft import draft_roadmap
+    from assistant.export import to_markdown
+
+    _, ingestor, _ = index
+    roadmap = draft_roadmap(_retriever(ingestor, queries_e5, "public"), territory)
+    cited = {Path(s.source).name for s in roadmap.sources}
+    assert not cited & INTERNE, cited
+    assert any(name.startswith(territory.lower()) for name in cited), "control: the public twin is used"
+    text = to_markdown(roadmap)
+    assert not any(w in text for w in SECRETS), text

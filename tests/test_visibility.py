@@ -239,16 +239,14 @@ def test_unrecognised_visibility_is_not_public(index, queries_e5):
         assert name not in sources, f"{name} est servi au public"
 
 
-@pytest.mark.parametrize("territory", ["Morlaix", "Brest"])
-def test_drafting_never_uses_interne_in_public_mode(index, queries_e5, territory):
-    """A roadmap drafted for the public cites no interne document and repeats none of its words."""
-    from assistant.draft import draft_roadmap
-    from assistant.export import to_markdown
+def test_drafting_reads_no_interne_passage_in_public_mode(index, queries_e5):
+    """Drafting reads whole documents (not search hits): that read applies the audience rule too."""
+    from assistant.draft import _fetch
 
     _, ingestor, _ = index
-    roadmap = draft_roadmap(_retriever(ingestor, queries_e5, "public"), territory)
-    cited = {Path(s.source).name for s in roadmap.sources}
-    assert not cited & INTERNE, cited
-    assert any(name.startswith(territory.lower()) for name in cited), "control: the public twin is used"
-    text = to_markdown(roadmap)
-    assert not any(w in text for w in SECRETS), text
+    docs = {Path(r.path).name: r.doc_id for r in ingestor.registry.all() if r.doc_id}
+    interne_ids = [docs[name] for name in sorted(INTERNE)]
+    internal, _ = _fetch(_retriever(ingestor, queries_e5, "interne"), interne_ids)
+    assert {p.meta["doc_id"] for p in internal} == set(interne_ids), "control: readable internally"
+    public, _ = _fetch(_retriever(ingestor, queries_e5, "public"), [*interne_ids, docs["morlaix-public.md"]])
+    assert {p.meta["doc_id"] for p in public} == {docs["morlaix-public.md"]}

@@ -1,0 +1,56 @@
+"""Latency of a hybrid search and of a full extractive answer on an indexed corpus.
+
+Usage: python benchmarks/query.py [--store data/index] [--gold tests/gold/questions.yaml] [--n 40]
+Goals on 2 cores: search p50 ≤ 0.3 s, answer p50 ≤ 1 s (model and index loaded beforehand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from assistant.answer import get_answerer
+from assistant.config import get_settings
+from assistant.evaluate import load_gold
+from assistant.index import open_index
+from assistant.retriever import Retriever
+from ingest.embeddings import get_embeddings
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p * (len(values) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--store", default=None)
+    ap.add_argument("--gold", default="tests/gold/questions.yaml")
+    ap.add_argument("--n", type=int, default=40, help="questions timed")
+    args = ap.parse_args()
+    settings = get_settings()
+    if args.store:
+        settings = settings.model_copy(update={"store": Path(args.store)})
+    emb = get_embeddings(settings.embeddings)
+    store, registry = open_index(settings)
+    retriever = Retriever(store, registry, emb, settings.audience)
+    answerer = get_answerer(settings, emb)
+    questions = [q.question for q in load_gold(Path(args.gold))][: args.n]
+    retriever.search("échauffement", k=8)  # first call pays one-off costs
+    search_t, answer_t = [], []
+    for q in questions:
+        t = time.perf_counter()
+        passages = retriever.search(q, k=8)
+        search_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        answerer.answer(q, passages)
+        answer_t.append(time.perf_counter() - t + search_t[-1])
+    print(f"{len(questions)} questions, index {settings.store} ({store.count()} passages)")
+    print(f"search        p50 {statistics.median(search_t):.3f} s  p95 {pct(search_t, 0.95):.3f} s")
+    print(f"answer (full) p50 {statistics.median(answer_t):.3f} s  p95 {pct(answer_t, 0.95):.3f} s")
+
+
+if __name__ == "__main__":
+    main()

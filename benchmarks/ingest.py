@@ -7,9 +7,15 @@ Parsing + cleaning + chunking + store writes should cost < 15 % of the embedding
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# run as a script, this file's folder comes first on sys.path and this very file would hide
+# the `ingest` package: resolve imports from the repository root instead
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 
 from ingest.chunker import chunk_document
 from ingest.embeddings import get_embeddings

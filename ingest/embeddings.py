@@ -39,6 +39,12 @@ class E5Embeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self._model.query(text).reshape(-1).tolist()
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Several queries in one call: the engine embeds a batch in parallel (drafting uses it)."""
+        if not texts:
+            return []
+        return self._model.query(list(texts)).reshape(len(texts), -1).tolist()
+
 
 class SentenceTransformerEmbeddings(Embeddings):
     """A local sentence-transformers folder through langchain-huggingface, strictly offline."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from ingest.models import Chunk
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 logging.getLogger("chromadb.telemetry.product.posthog").setLevel(logging.CRITICAL)
 
-_BATCH = 1000
+_BATCH = 1000  # upper bound; a server may accept less (Store.batch)
 
 
 @dataclass
@@ -70,23 +71,35 @@ def meta_lists(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 class Store:
-    """A Chroma collection bound to one embedding model."""
+    """A Chroma collection bound to one embedding model.
 
-    def __init__(self, client: Any, collection_name: str, model_id: str, dim: int) -> None:
+    `remote` only changes advice in error messages: on a Chroma server the collection is
+    shared by name, so another `--store` folder does not give another index.
+    """
+
+    def __init__(
+        self, client: Any, collection_name: str, model_id: str, dim: int, remote: bool = False
+    ) -> None:
         self.client = client
         self.model_id = model_id
-        existing = None
+        # a server refuses a write larger than its max batch size: stay under it
         try:
-            existing = client.get_collection(collection_name, embedding_function=None)
-        except Exception:  # noqa: BLE001 - chromadb raises different types per version/mode
-            existing = None
+            self.batch = max(1, min(_BATCH, int(client.get_max_batch_size())))
+        except Exception:  # noqa: BLE001 - older clients have no pre-flight check
+            self.batch = _BATCH
+        existing = self._existing(client, collection_name)
         if existing is not None:
             built_with = (existing.metadata or {}).get("embedding_model")
             if built_with and built_with != model_id:
+                other = (
+                    "une autre collection (FP_COLLECTION) avec son propre dossier FP_STORE"
+                    if remote
+                    else "un autre dossier d'index (--store)"
+                )
                 raise StoreError(
                     f"L'index « {collection_name} » a été construit avec le modèle {built_with} ; "
                     f"il ne peut pas être interrogé avec {model_id}. Utilisez le même modèle "
-                    "(FP_EMBEDDINGS) ou un autre dossier d'index (--store)."
+                    f"(FP_EMBEDDINGS) ou {other}."
                 )
             self.collection = existing
         else:
@@ -96,16 +109,23 @@ class Store:
                 metadata={"embedding_model": model_id, "dim": dim, "hnsw:space": "cosine"},
             )
 
+    @staticmethod
+    def _existing(client: Any, collection_name: str) -> Any:
+        try:
+            return client.get_collection(collection_name, embedding_function=None)
+        except Exception:  # noqa: BLE001 - chromadb raises different types per version/mode
+            return None
+
     def count(self) -> int:
         return int(self.collection.count())
 
     def upsert(self, chunks: list[Chunk], vectors: list[list[float]], content_hash: str) -> None:
         """Write a document's new chunks; ids carry the content hash so old ones survive."""
-        for start in range(0, len(chunks), _BATCH):
-            part = chunks[start : start + _BATCH]
+        for start in range(0, len(chunks), self.batch):
+            part = chunks[start : start + self.batch]
             self.collection.upsert(
                 ids=[c.chunk_id for c in part],
-                embeddings=vectors[start : start + _BATCH],
+                embeddings=vectors[start : start + self.batch],
                 documents=[c.text for c in part],
                 metadatas=[chunk_metadata(c, content_hash) for c in part],
             )
@@ -122,13 +142,16 @@ class Store:
     def search(
         self, vector: list[float], k: int, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        """Nearest passages; cosine distance becomes similarity (1 - distance)."""
-        n = self.count()
-        if n == 0:
+        """Nearest passages; cosine distance becomes similarity (1 - distance).
+
+        No `count()` first: chromadb (pinned 1.5.9) returns fewer results when the collection
+        holds fewer than `k`, and on a server that call was a second round trip per search.
+        """
+        if k <= 0:
             return []
         res = self.collection.query(
             query_embeddings=[vector],
-            n_results=min(k, n),
+            n_results=k,
             where=where or None,
             include=["documents", "metadatas", "distances"],
         )
@@ -167,10 +190,35 @@ def make_client(store_dir: Path, chroma_url: str | None = None) -> Any:
             )
             client.heartbeat()
         except Exception as exc:  # noqa: BLE001
-            raise StoreError(f"Serveur Chroma injoignable à {chroma_url} : {exc}") from exc
+            raise StoreError(
+                f"Serveur Chroma injoignable à {chroma_url} : démarrez-le (chroma run --path "
+                f"DOSSIER --host {url.hostname or '127.0.0.1'} --port {url.port or 8000}) ou videz "
+                f"FP_CHROMA_URL pour utiliser la base embarquée. Détail : {exc}"
+            ) from exc
         return client
     store_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(store_dir / "chroma"), settings=chroma_settings)
+
+
+def _registry_claims(store_dir: Path) -> int:
+    """Documents the local registry says are indexed (0 if there is no registry yet).
+
+    Read-only and schema-tolerant: the store must not create or lock the registry file.
+    """
+    path = Path(store_dir) / "index.sqlite3"
+    if not path.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            row = conn.execute(
+                "SELECT count(*) FROM documents WHERE status != 'failed' AND chunks > 0"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+    return int(row[0])
 
 
 def open_store(
@@ -180,5 +228,23 @@ def open_store(
     dim: int,
     chroma_url: str | None = None,
 ) -> Store:
-    """Open (or create) the passage collection, checking which model built it."""
-    return Store(make_client(Path(store_dir), chroma_url), collection, model_id, dim)
+    """Open (or create) the passage collection, checking which model built it.
+
+    The registry stays in `store_dir` even when passages live on a Chroma server. If that
+    registry lists indexed documents but the collection does not exist where we look (an
+    index built embedded then opened with FP_CHROMA_URL, a server started on an empty
+    folder, a deleted `chroma/` folder), ingest would skip every "unchanged" file and
+    search would find nothing, silently. We refuse instead, before creating anything.
+    """
+    client = make_client(Path(store_dir), chroma_url)
+    claims = _registry_claims(Path(store_dir))
+    if claims and Store._existing(client, collection) is None:
+        where = f"sur le serveur Chroma {chroma_url}" if chroma_url else f"dans {Path(store_dir) / 'chroma'}"
+        raise StoreError(
+            f"Le registre de {store_dir} recense {claims} documents indexés, mais la collection "
+            f"« {collection} » n'existe pas {where} : ce registre décrit un autre stockage "
+            "(base embarquée ou autre serveur). Utilisez un dossier d'index propre à ce stockage "
+            "(FP_STORE, par exemple data/index-server pour un serveur) ou supprimez "
+            f"{store_dir} pour tout réindexer."
+        )
+    return Store(client, collection, model_id, dim, remote=bool(chroma_url))

@@ -444,15 +444,10 @@ class _Seg:
     text: str
 
 
-@dataclass
-class _Line:
-    """Segments sharing a baseline; several segments mean table cells (or columns)."""
+class _SegBox:
+    """The horizontal extent and font size of a group of segments (a line or a table row)."""
 
     segs: list[_Seg]
-
-    @property
-    def y(self) -> float:
-        return self.segs[0].y
 
     @property
     def x0(self) -> float:
@@ -466,6 +461,18 @@ class _Line:
     def size(self) -> float:
         return max(s.size for s in self.segs)
 
+
+@dataclass
+class _Line(_SegBox):
+    """Segments sharing a baseline; several segments mean table cells (or columns)."""
+
+    segs: list[_Seg]
+
+    @property
+    def y(self) -> float:
+        return self.segs[0].y
+
+
     @property
     def bold(self) -> bool:
         return all(s.bold for s in self.segs)
@@ -476,7 +483,7 @@ class _Line:
 
 
 @dataclass
-class _RowGroup:
+class _RowGroup(_SegBox):
     """A table row whose cells wrap on several lines (drawn cell after cell, going back up)."""
 
     segs: list[_Seg] = field(default_factory=list)
@@ -489,17 +496,6 @@ class _RowGroup:
     def y_bottom(self) -> float:
         return min(s.y for s in self.segs)
 
-    @property
-    def x0(self) -> float:
-        return min(s.x0 for s in self.segs)
-
-    @property
-    def x1(self) -> float:
-        return max(s.x1 for s in self.segs)
-
-    @property
-    def size(self) -> float:
-        return max(s.size for s in self.segs)
 
     def cells(self) -> list[list[_Seg]]:
         """Segments clustered into cells by horizontal overlap, each read top to bottom."""

@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-STORE ?= data/index
+STORE ?= $(or $(FP_STORE),data/index)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -25,7 +25,7 @@ index: $(STAMP)
 	$(BIN)/fp-assistant ingest corpus --sync --store $(STORE)
 
 run: index
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+	FP_STORE=$(STORE) $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
 		--server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP)

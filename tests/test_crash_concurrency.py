@@ -206,12 +206,13 @@ def test_two_ingests_at_once(tmp_path: Path, e5):
     big, small, store = tmp_path / "lot1", tmp_path / "lot2", tmp_path / "index"
     big.mkdir()
     small.mkdir()
-    # Enough documents that the first ingest outlasts the second one's start-up (model load,
-    # ~4 s idle, ~7 s on a loaded machine) plus its 1 s wait: 7 documents remain after the
-    # first, ~1.5 s each idle and ~3 s loaded, so the margin scales with the load.
+    # Enough work that the first ingest outlasts the second one's start-up (model load,
+    # ~4 s idle, ~7 s on a loaded machine) plus its 1 s wait: 7 documents of ~10 passages
+    # remain after the first, ~20 s idle, and the margin scales with the load (embedding and
+    # start-up slow down together). One-passage documents were too quick on an idle machine.
     many = [big / f"{i:02d}-{TOWNS[i][0].lower()}.md" for i in range(8)]
     for i, path in enumerate(many):
-        path.write_text(doc_text(i), encoding="utf-8")
+        path.write_text(doc_text(i) * 10, encoding="utf-8")
     alone = small / "dole.md"
     alone.write_text(doc_text(13), encoding="utf-8")
     keys = {str(p.resolve()) for p in many}

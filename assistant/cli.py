@@ -186,8 +186,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from assistant.retriever import answer_context
+
     retriever = _retriever(settings)
-    passages = retriever.search(args.question, k=args.k, filters=filters)
+    passages = answer_context(retriever, args.question, filters, settings, args.k)
     result = _answerer(settings).answer(args.question, passages, mode=args.mode)
     if args.json:
         _print_json(result.as_json())
@@ -204,31 +206,38 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from assistant.answer import effective_score
     from assistant.evaluate import evaluate, load_gold, sweep_threshold
+    from assistant.retriever import answer_context
 
     settings = _settings(args)
     retriever = _retriever(settings)
     questions = load_gold(Path(args.gold))
     answerer = None if args.no_answers else _answerer(settings)
 
+    def context(q: Any) -> Any:
+        return answer_context(retriever, q.question, q.to_filters(), settings, args.k)
+
     def answer_fn(q: Any) -> Any:
-        return answerer.answer(q.question, retriever.search(q.question, k=args.k, filters=q.to_filters()))
+        return answerer.answer(q.question, context(q))
 
     report = evaluate(retriever, questions, answer_fn if answerer else None)
     if args.sweep and answerer:
         report["threshold"] = sweep_threshold(
             questions,
-            lambda q: answerer.evidence(q.question, retriever.search(q.question, k=args.k,
-                                                                     filters=q.to_filters())).score,
+            lambda q: effective_score(answerer.evidence(q.question, context(q))),
         )
         report["threshold"]["configured"] = settings.refusal_threshold
     if args.json:
         _print_json(report)
         return EXIT_OK
     print(f"Questions gold : {report['gold']} ({args.gold})")
-    print(f"{'':<18}{'hybride':>10}{'dense seul':>12}")
+    other = "rrf" if report["fusion"] != "rrf" else "relative"
+    heads = (f"hybride ({report['fusion']})", "dense seul", f"hybride ({other})")
+    print(f"{'':<18}" + "".join(f"{h:>20}" for h in heads))
     for key in ("recall@5", "recall@10", "mrr", "page_accuracy", "search_p50_s"):
-        print(f"{key:<18}{report['hybrid'][key]!s:>10}{report['dense'][key]!s:>12}")
+        row = (report["hybrid"][key], report["dense"][key], report[other][key])
+        print(f"{key:<18}" + "".join(f"{v!s:>20}" for v in row))
     if "answers" in report:
         a = report["answers"]
         print(f"validité des citations : {a['citation_validity']}  ·  refus justes (hors corpus) : "
@@ -285,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="poser une question ; réponse citée")
     p.add_argument("question")
     _add_store(p)
-    p.add_argument("--k", type=int, default=8, help="passages lus pour répondre (défaut 8)")
+    p.add_argument("--k", type=int, default=None,
+                   help="passages lus pour répondre (défaut FP_ANSWER_K, 10)")
     p.add_argument("--mode", choices=("answer", "compare"), default="answer",
                    help="answer : réponse ; compare : une ligne par territoire")
     _add_filters(p)
@@ -306,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="mesurer la recherche et les réponses sur les questions gold")
     _add_store(p)
     p.add_argument("--gold", default="tests/gold/questions.yaml")
-    p.add_argument("--k", type=int, default=8)
+    p.add_argument("--k", type=int, default=None, help="passages lus pour répondre (défaut FP_ANSWER_K)")
     p.add_argument("--no-answers", action="store_true", help="seulement la recherche")
     p.add_argument("--sweep", action="store_true", help="calibrer le seuil de refus")
     p.add_argument("--json", action="store_true")

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
         default="interne", description="'public' hides documents marked visibility: interne."
     )
     reranker: str = Field(default="", description="Local CrossEncoder folder; empty = no reranking.")
+    fusion: Literal["relative", "rrf"] = Field(
+        default="relative",
+        description="How hybrid search merges dense and BM25: mean of min-max scaled scores "
+        "('relative', best on the gold set) or reciprocal rank fusion ('rrf').",
+    )
+    answer_k: int = Field(default=10, ge=1, le=50, description="Passages read to answer a question.")
+    answer_per_doc: int = Field(
+        default=3, ge=1, le=20, description="Most passages of one document read to answer."
+    )
 
     # --- answering (assistant/answer.py, assistant/llm.py) ---
     llm: Literal["extractive", "openai"] = Field(
@@ -83,7 +92,6 @@ class Settings(BaseSettings):
         description="Largest file the app accepts for upload (also capped by max_file_mb).",
     )
     upload_max_files: int = Field(default=10, ge=1, description="Files accepted per upload batch.")
-    ui_top_k: int = Field(default=8, ge=1, le=30, description="Passages the app reads to answer.")
     pdf_link_max_mb: float = Field(
         default=5.0, ge=0, description="PDFs up to this size get an « ouvrir à la page N » link "
         "(the file is embedded in the page); larger ones only a download button. 0 = never.",

@@ -111,11 +111,16 @@ def retrieval_metrics(
 
 
 def evaluate(retriever: Retriever, questions: list[GoldQuestion], answer_fn: Callable | None = None) -> dict:
-    """Hybrid and dense-only retrieval figures, plus answer figures when an answerer is given."""
+    """Hybrid (configured fusion), dense-only and, for the record, the other fusion's
+    retrieval figures, plus answer figures when an answerer is given."""
+    other = "rrf" if retriever.fusion != "rrf" else "relative"
     report: dict[str, Any] = {
         "gold": len(questions),
+        "fusion": retriever.fusion,
         "hybrid": retrieval_metrics(questions, lambda q, k, f: retriever.search(q, k=k, filters=f)),
         "dense": retrieval_metrics(questions, lambda q, k, f: retriever.dense(q, k=k, filters=f)),
+        other: retrieval_metrics(questions, lambda q, k, f: retriever.search(q, k=k, filters=f,
+                                                                           fusion=other)),
     }
     if answer_fn is not None:
         report["answers"] = answer_metrics(questions, answer_fn)
@@ -175,7 +180,9 @@ def sweep_threshold(
             "answered": round(answer_rate, 3),
             "balanced": round((refusal_acc + answer_rate) / 2, 3),
         })
-    best = max(curve, key=lambda r: (r["balanced"], r["refusal_accuracy"]))
+    # ties: the highest threshold, so off-topic questions the gold set does not cover are
+    # refused with the largest margin that costs no answerable question
+    best = max(curve, key=lambda r: (r["balanced"], r["refusal_accuracy"], r["threshold"]))
     return {"best": best, "curve": curve,
             "answerable_scores": sorted(round(s, 3) for s in pos),
             "unanswerable_scores": sorted(round(s, 3) for s in neg)}

@@ -154,6 +154,11 @@ def _synonyms() -> dict[str, frozenset[str]]:
     return table
 
 
+def synonyms_of(s: str) -> frozenset[str]:
+    """A stem and the stems FP documents use for the same thing ("aîné" → "âgé", "senior"…)."""
+    return _synonyms().get(s, frozenset()) | {s}
+
+
 def key_stems(text: str) -> set[str]:
     """Stems of the names (capitalised words after the first) and numbers of a question.
 
@@ -166,18 +171,21 @@ def key_stems(text: str) -> set[str]:
     return out
 
 
-def coverage(query_stems: list[str], text_stems: set[str], keys: set[str] | None = None) -> float:
+def coverage(query_stems: list[str], text_stems: set[str], keys: set[str] | None = None,
+             idf: dict[str, float] | None = None) -> float:
     """Share of the question's content stems that occur in a text (0..1).
 
     Longer (rarer) stems weigh a little more than short ones: "chatellerault" says more
     about an answer than "part"; names and numbers (`keys`, see `key_stems`) weigh most
-    ("80 ans" is not "75 ans").
+    ("80 ans" is not "75 ans"). `idf` multiplies each weight (rarity among the sentences
+    read for this question, see answer._local_idf).
     """
     if not query_stems:
         return 0.0
     keys = keys or set()
     weights = {
-        s: 2.5 if s.isdigit() or s in keys else 1.0 + min(len(s), 10) / 10 for s in query_stems
+        s: (2.5 if s.isdigit() or s in keys else 1.0 + min(len(s), 10) / 10) * (idf or {}).get(s, 1.0)
+        for s in query_stems
     }
     total = sum(weights.values())
     syn = _synonyms()

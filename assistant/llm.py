@@ -228,7 +228,7 @@ class OpenAIAnswerer(Answerer):
 
     def _gate(self, question: str, passages: list[Passage], mode: Mode) -> tuple[Evidence, Answer | None]:
         ev = self.evidence(question, passages)
-        if ev.score < self.settings.refusal_threshold or not ev.candidates:
+        if self.too_weak(ev):
             return ev, refusal(question, passages, ev, mode=mode, backend=self.name)
         if mode == "compare":
             # rows must be grounded cell by cell: they are built from the sources themselves

@@ -7,16 +7,19 @@ that is no longer live (left by a crash mid-ingest) are dropped by comparing the
 with the registry's.
 
 `search` is hybrid: dense (e5 in Chroma) finds paraphrases, BM25 (`ingest.lexical`) finds
-exact rare words (a place, an acronym like PCAET) that embeddings blur. The two rankings
-are fused by reciprocal rank fusion, which needs no score calibration between a cosine and
-a BM25 score; then at most `per_doc` passages per document are kept so that several
-territories surface instead of one long document filling the list. `dense` stays the
-dense-only baseline the evaluation compares against.
+exact rare words (a place, an acronym like PCAET) that embeddings blur. Two fusions
+(`FP_FUSION`): `rrf`, reciprocal rank fusion, which needs no score calibration; and
+`relative` (the default), the mean of the two scores each min-max scaled over the
+candidate pool, which keeps how far ahead a passage is, not just its rank. On the gold
+set relative fusion puts the right document first more often (MRR 0.90 against 0.88 for
+RRF, 0.90 for dense alone), with the same recall; `fp-assistant eval` reports both.
+Then at most `per_doc` passages per document are kept so that several territories
+surface instead of one long document filling the list. `dense` stays the dense-only
+baseline the evaluation compares against.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ingest.errors import StoreError
@@ -34,6 +38,8 @@ from ingest.store import Hit, Store, meta_lists
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: flattens the head of each ranking
 PER_DOC = 2  # default diversity cap (passages per document)
+DENSE_WEIGHT = 0.5  # relative fusion: equal say to the dense and the lexical score
+FUSIONS = ("relative", "rrf")
 
 
 @dataclass
@@ -141,10 +147,35 @@ def cap_per_document(
 
 
 def _cosine(a: Any, b: Any) -> float:
-    dot = sum(float(x) * float(y) for x, y in zip(a, b, strict=False))
-    na = math.sqrt(sum(float(x) * float(x) for x in a))
-    nb = math.sqrt(sum(float(y) * float(y) for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+    va, vb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    na, nb = float(np.linalg.norm(va)), float(np.linalg.norm(vb))
+    return float(va @ vb) / (na * nb) if na and nb else 0.0
+
+
+def rrf_fuse(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
+    """Reciprocal rank fusion: sum of 1 / (k + rank) over the rankings a passage is in."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, cid in enumerate(ranking, start=1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def relative_fuse(scores: list[dict[str, float]], weights: list[float]) -> dict[str, float]:
+    """Weighted mean of min-max scaled scores (0 where a side did not find the passage).
+
+    A cosine and a BM25 score live on different scales; scaling each over this query's
+    candidates makes them comparable while keeping the gaps a rank would flatten.
+    """
+    fused: dict[str, float] = {}
+    for side, weight in zip(scores, weights, strict=True):
+        if not side:
+            continue
+        lo, hi = min(side.values()), max(side.values())
+        for cid, value in side.items():
+            scaled = (value - lo) / (hi - lo) if hi > lo else 1.0
+            fused[cid] = fused.get(cid, 0.0) + weight * scaled
+    return fused
 
 
 class Retriever:
@@ -152,7 +183,8 @@ class Retriever:
 
     `lexical` defaults to the BM25 index in the registry's SQLite file; `reranker` is a
     local CrossEncoder folder (default: the `FP_RERANKER` setting, empty = none); `per_doc`
-    caps passages per document in `search` (None = no cap).
+    caps passages per document in `search` (None = no cap); `fusion` is `relative` or `rrf`
+    (default: the `FP_FUSION` setting).
     """
 
     def __init__(
@@ -164,24 +196,40 @@ class Retriever:
         lexical: Lexical | None = None,
         reranker: str | None = None,
         per_doc: int | None = PER_DOC,
+        fusion: str | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.embeddings = embeddings
         self.audience = audience
         self.lexical = lexical if lexical is not None else Lexical(registry.conn)
-        if reranker is None:
+        if reranker is None or fusion is None:
             from assistant.config import get_settings
 
-            reranker = get_settings().reranker
+            settings = get_settings()
+            reranker = settings.reranker if reranker is None else reranker
+            fusion = settings.fusion if fusion is None else fusion
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion inconnue : {fusion!r} (attendu {' ou '.join(FUSIONS)})")
         self.reranker = reranker or ""
         self.per_doc = per_doc
+        self.fusion = fusion
+        self._territories: tuple[tuple[int, int], list[str]] | None = None
 
     def known_territories(self) -> list[str]:
-        names: set[str] = set()
-        for rec in self.registry.all():
-            names.update(rec.meta.get("territories") or [])
-        return sorted(names)
+        """Territory names of the indexed documents, re-read only when the registry changed
+        (a filtered search resolves the name twice, once per side)."""
+        version = self.registry.conn.total_changes, self._data_version()
+        if self._territories is None or self._territories[0] != version:
+            names: set[str] = set()
+            for rec in self.registry.all():
+                names.update(rec.meta.get("territories") or [])
+            self._territories = (version, sorted(names))
+        return self._territories[1]
+
+    def _data_version(self) -> int:
+        """SQLite's counter of commits by other connections (another process's ingest)."""
+        return int(self.registry.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def resolve_territory(self, name: str) -> list[str]:
         """Match what the user typed ('reims', 'Lorient') to the canonical names indexed."""
@@ -258,21 +306,26 @@ class Retriever:
         hits = self.live(self.store.search(vector, k * 2 + 5, self.where(filters)))[:k]
         return [Passage(i + 1, h.chunk_id, h.text, h.score, h.meta) for i, h in enumerate(hits)]
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
-        """Hybrid: dense + BM25 fused by RRF, optionally reranked, at most `per_doc` per document."""
+    def search(self, query: str, k: int = 10, filters: Filters | None = None, *,
+               per_doc: int | None | str = "default", fusion: str | None = None) -> list[Passage]:
+        """Hybrid: dense + BM25 fused (`fusion`, default the retriever's), optionally reranked,
+        at most `per_doc` passages per document (default the retriever's; None = no cap)."""
         if k <= 0:
             return []
+        cap = self.per_doc if per_doc == "default" else per_doc
+        fusion = fusion or self.fusion
         pool = max(4 * k, 40)
         vector = self.embeddings.embed_query(query)
         dense_hits = self.live(self.store.search(vector, pool, self.where(filters)))
         lexical_hits: list[LexicalHit] = self.lexical.search(
             query, pool, **self.lexical_filters(filters)
         )
-        fused: dict[str, float] = {}
-        for ranking in ([h.chunk_id for h in dense_hits], [h.chunk_id for h in lexical_hits]):
-            for rank, cid in enumerate(ranking, start=1):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         bm25 = {h.chunk_id: h.score for h in lexical_hits}
+        if fusion == "rrf":
+            fused = rrf_fuse([[h.chunk_id for h in dense_hits], [h.chunk_id for h in lexical_hits]])
+        else:
+            fused = relative_fuse([{h.chunk_id: h.score for h in dense_hits}, bm25],
+                                  [DENSE_WEIGHT, 1.0 - DENSE_WEIGHT])
         cands: dict[str, Passage] = {
             h.chunk_id: Passage(0, h.chunk_id, h.text, h.score, h.meta) for h in dense_hits
         }
@@ -286,7 +339,7 @@ class Retriever:
         ordered = sorted(cands.values(), key=lambda p: (-p.fused, -p.score, p.chunk_id))
         if self.reranker:
             ordered = self._rerank(query, ordered, max(3 * k, 20))
-        top = cap_per_document(ordered, self.per_doc, k, lambda p: str(p.meta.get("doc_id", "")))
+        top = cap_per_document(ordered, cap, k, lambda p: str(p.meta.get("doc_id", "")))
         for i, p in enumerate(top, start=1):
             p.rank = i
         return top
@@ -300,3 +353,13 @@ class Retriever:
         for p, s in zip(head, scores, strict=True):
             p.rerank = float(s)
         return sorted(head, key=lambda p: -(p.rerank or 0.0)) + tail
+
+
+def answer_context(retriever: Retriever, question: str, filters: Filters | None, settings: Any,
+                   k: int | None = None) -> list[Passage]:
+    """The passages an answer is read from: more of them, and up to `answer_per_doc` per
+    document, than a search list shows, because the sentence that answers is often the
+    third passage of the right document (a list of results wants variety, an answer wants
+    the evidence)."""
+    return retriever.search(question, k=k or settings.answer_k, filters=filters,
+                            per_doc=settings.answer_per_doc)

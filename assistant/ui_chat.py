@@ -20,7 +20,7 @@ import streamlit as st
 
 from assistant.answer import LEAD_COMPARE, LEADS_TITLE, REFUSAL, Answer
 from assistant.frtext import fold
-from assistant.retriever import Filters
+from assistant.retriever import Filters, answer_context
 from assistant.ui_support import (
     doc_type_label,
     filters_summary,
@@ -108,7 +108,7 @@ def ask(ctx: AppContext, question: str, mode: str, filters: Filters,
     once (nothing to stream).
     """
     rewritten = rewrite_question(ctx, question, history)
-    passages = ctx.retriever.search(rewritten, k=ctx.settings.ui_top_k, filters=filters)
+    passages = answer_context(ctx.retriever, rewritten, filters, ctx.settings)
     answerer = ctx.answerer()
     # the question is already standalone: passing the history again would rewrite it twice
     if ctx.settings.llm != "extractive" and on_piece is not None:

@@ -537,3 +537,92 @@ def test_french_sentence_splitting_keeps_abbreviations_and_numbers():
     ]
     for unit in split_units(text):
         assert text[unit.start:unit.start + len(unit.text)] == unit.text
+
+
+# --------------------------------------------------------------------------- asked quantities
+
+
+@pytest.mark.parametrize(("question", "kind", "anchors"), [
+    ("Quel montant l'État a-t-il versé à Jonzac en 2023 ?", "amount", {"2023", "jonzac", "etat"}),
+    ("Combien de places en EHPAD la commune prévoit-elle ?", "count", {"ehpad"}),
+    ("Quelle part des logements du centre ancien date d'avant 1950 ?", "share", {"1950"}),
+    ("Quelle est la durée moyenne de séjour estimée dans le Cœur du Var ?", "duration", {"cœur", "var"}),
+    ("À quelle date s'est tenue la rencontre nationale ?", "date", set()),
+])
+def test_quantity_questions_are_recognised(question, kind, anchors):
+    from assistant.answertype import expectation
+
+    e = expectation(question)
+    assert e is not None and e.kind == kind and set(e.anchors) == anchors
+
+
+def test_other_questions_expect_no_quantity():
+    from assistant.answertype import expectation
+
+    for q in ("Comment les territoires ont-ils traité la mobilité des aînés ?",
+              "Quelles actions Bagnolet a-t-elle retenues contre l'isolement ?",
+              "Pourquoi le capital social aide-t-il les territoires industriels ?"):
+        assert expectation(q) is None, q
+
+
+def test_a_sentence_fits_only_with_the_asked_quantity_of_the_asked_thing():
+    from assistant.answertype import expectation
+
+    places = expectation("Combien de places en EHPAD la commune prévoit-elle de créer ?")
+    assert places.fits("La commune prévoit 40 places supplémentaires en EHPAD.")
+    assert places.fits("une vingtaine de places d'hébergement temporaire ;")
+    assert not places.fits("La commune compte 40 EHPAD et 3 foyers-logements.")  # not "places"
+    amount = expectation("Quel montant la commune a-t-elle obtenu ?")
+    assert amount.fits("Le Fonds vert a apporté 250 000 euros.") and amount.fits("un budget de 1,2 M€")
+    assert not amount.fits("La commune a obtenu le soutien du Fonds vert en 2023.")
+    share = expectation("Quelle part des habitants évite le centre ?")
+    assert share.fits("58 % des habitants déclarent éviter le centre.")
+    assert share.fits("près de la moitié des habitants")
+    assert not share.fits("58 % des commerçants constatent une baisse.")  # a share of something else
+    dated = expectation("Combien de visiteurs le Cœur du Var a-t-il accueillis en 2024 ?")
+    assert dated.anchored("En 2024, le Cœur du Var a accueilli 12 000 visiteurs.")
+    assert not dated.anchored("En 2022, le Cœur du Var a accueilli 12 000 visiteurs.")
+    assert dated.anchored("En 2024, 12 000 visiteurs sont venus.", context="Cœur du Var")
+
+
+def test_quantity_question_is_refused_when_no_passage_gives_the_quantity(extractive, passages):
+    """On-topic (Jonzac, transport solidaire) but the asked amount is nowhere: refuse, say why."""
+    q = "Quel montant l'État a-t-il versé à Jonzac pour le transport solidaire ?"
+    ev = extractive.evidence(q, passages)
+    assert ev.score >= extractive.settings.refusal_threshold, "premise: the passages look close"
+    assert ev.missing == "un montant en euros"
+    result = extractive.answer(q, passages)
+    assert result.refused and not result.grounded and result.citations == []
+    assert "un montant en euros" in result.text and len(result.leads) == 3
+    from assistant.answer import effective_score
+
+    assert effective_score(ev) == 0.0
+
+
+def test_the_sentence_with_the_asked_quantity_leads_the_answer(extractive, passages):
+    result = extractive.answer("Quelle part des habitants de l'agglomération colmarienne évite le centre "
+                               "pendant les marchés de Noël ?", passages)
+    assert result.grounded
+    first_claim = _claims(result.text)[0][0]
+    assert "58 %" in first_claim
+
+
+def test_a_quoted_announcement_brings_its_list(e5):
+    """"Les observations ont été consignées :" says there is an answer; the items are it."""
+    text = ("La déambulation\n"
+            "Une quinzaine de participants ont parcouru, avec trois habitantes âgées, le trajet entre "
+            "leur immeuble, la galerie commerciale et l'arrêt de bus. Les observations ont été consignées :\n"
+            "escaliers sans rampe et absence d'ascenseur pour rejoindre la dalle commerciale ;\n"
+            "plusieurs cellules commerciales vacantes, dont l'ancienne boulangerie ;\n"
+            "arrêt de bus dépourvu d'abri et de banc, en plein soleil l'été ;\n"
+            "absence de toilettes publiques.\n"
+            "Une habitante a résumé : « Je ne sors plus l'après-midi en été. »")
+    ps = [_p(1, text, "Compte rendu du séminaire local n°2 — Nîmes", territories=["Nîmes"],
+             doc_id="cr-nimes-2")]
+    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
+        "Qu'a montré la déambulation avec les habitantes âgées jusqu'à l'arrêt de bus ?", ps)
+    assert result.grounded
+    assert "cellules commerciales vacantes" in result.text
+    assert "  - escaliers sans rampe" in result.text
+    assert all(p in ps[0].text for p in re.findall(r"- (.+?) \[\d+\]", result.text))  # verbatim only
+    assert "cellules commerciales vacantes" in result.citations[0].excerpt

@@ -371,6 +371,53 @@ def test_diversity_cap_surfaces_several_documents(shared, e5):
     assert len(retriever(shared, e5, per_doc=None).search(query, k=6)) == 6
 
 
+def test_both_fusions_find_the_acronym_and_unknown_fusion_is_refused(shared, e5):
+    """`relative` (default) and `rrf` are both real fusions of the two sides, chosen by setting."""
+    for fusion in ("relative", "rrf"):
+        r = retriever(shared, e5, fusion=fusion)
+        assert r.fusion == fusion
+        hits = r.search("objectifs climatiques du PCAET", k=3)
+        assert any("PCAET" in p.text for p in hits), fusion
+        assert [p.fused for p in hits] == sorted((p.fused for p in hits), reverse=True)
+    default = retriever(shared, e5)
+    assert default.fusion == "relative"
+    assert default.search("PCAET", k=3, fusion="rrf")[0].fused < 0.05  # 1/(60+1) + 1/(60+1) at most
+    with pytest.raises(ValueError, match="fusion inconnue"):
+        retriever(shared, e5, fusion="moyenne")
+
+
+def test_relative_fusion_keeps_the_gap_a_rank_would_flatten():
+    from assistant.retriever import relative_fuse, rrf_fuse
+
+    dense = {"a": 0.90, "b": 0.89, "d": 0.71, "c": 0.70}
+    bm25 = {"d": 12.0, "a": 11.5, "b": 11.0, "e": 1.0}
+    rel = relative_fuse([dense, bm25], [0.5, 0.5])
+    # each side scaled over this query's candidates; a side that did not find a passage adds 0
+    assert rel["c"] == pytest.approx(0.0) and rel["e"] == pytest.approx(0.0)
+    assert rel["a"] > rel["b"] > rel["d"]
+    # b is close to the top on both sides, d tops BM25 but barely passes on the dense side:
+    # ranks alone (RRF) put d ahead of b
+    rrf = rrf_fuse([sorted(dense, key=dense.get, reverse=True), sorted(bm25, key=bm25.get, reverse=True)])
+    assert rrf["a"] > rrf["d"] > rrf["b"]
+    assert relative_fuse([{}, {"x": 3.0}], [0.5, 0.5]) == {"x": 0.5}
+
+
+def test_answer_context_reads_more_of_the_best_document(shared, e5):
+    """A results list shows 2 passages per document; an answer reads up to FP_ANSWER_PER_DOC."""
+    from assistant.config import Settings
+    from assistant.retriever import answer_context
+
+    r = retriever(shared, e5)
+    query = "navette fluviale rade fréquence des passages"
+    settings = Settings(answer_k=6, answer_per_doc=3)
+    ctx = answer_context(r, query, None, settings)
+    listed = r.search(query, k=6)
+    count = sum(p.meta["doc_id"] == "etude-navette" for p in ctx)
+    assert len(ctx) == 6 and count == 3
+    assert sum(p.meta["doc_id"] == "etude-navette" for p in listed) == 2
+    assert len(answer_context(r, query, None, settings, k=2)) == 2
+
+
 def test_scores_stay_cosine_similarities(shared, e5):
     r = retriever(shared, e5)
     query = "Que prévoit le PCAET pour les cantines ?"

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     answer_per_doc: int = Field(
         default=3, ge=1, le=20, description="Most passages of one document read to answer."
     )
+    answer_neighbours: int = Field(
+        default=5, ge=0, le=20,
+        description="The passages before and after this many best ones are read too (0 = none).",
+    )
 
     # --- answering (assistant/answer.py, assistant/llm.py) ---
     llm: Literal["extractive", "openai"] = Field(
@@ -73,11 +77,13 @@ class Settings(BaseSettings):
         default=12000, ge=1000, description="Source text sent to the model at most (its context is finite)."
     )
     refusal_threshold: float = Field(
-        default=0.45,
+        default=0.33,
         ge=0,
         le=1,
         description="Below this evidence score (assistant.answer.evidence_score) the assistant "
-        "says it found no answer and lists leads instead.",
+        "says it found no answer and lists leads instead. Calibrated by `fp-assistant eval "
+        "--sweep` on the gold set: the highest threshold that refuses as many unanswerable "
+        "questions as any and no answerable one.",
     )
     answer_max_sentences: int = Field(default=5, ge=1, le=20, description="Quotes in an extractive answer.")
 

@@ -344,6 +344,39 @@ class Retriever:
             p.rank = i
         return top
 
+    def neighbours(self, passages: list[Passage], top: int = 5) -> list[Passage]:
+        """The passages just before and after the `top` first ones in their document.
+
+        The chunker cuts a list or an argument where the size says, not where the meaning
+        ends: the items announced at the end of one passage are often in the next. Same
+        document, same version, so the same filters and audience rule already hold.
+        """
+        have = {p.chunk_id for p in passages}
+        clauses = []
+        for p in passages[:top]:
+            idx = p.meta.get("chunk_index")
+            if idx is None:
+                continue
+            clauses.append({"$and": [{"doc_id": p.meta.get("doc_id", "")},
+                                     {"content_hash": p.meta.get("content_hash", "")},
+                                     {"chunk_index": {"$in": [int(idx) - 1, int(idx) + 1]}}]})
+        if not clauses:
+            return []
+        res = self.store.collection.get(where=clauses[0] if len(clauses) == 1 else {"$or": clauses},
+                                        include=["documents", "metadatas"])
+        hits = [Hit(cid, res["documents"][i] or "", meta_lists(res["metadatas"][i] or {}), 0.0)
+                for i, cid in enumerate(res["ids"]) if cid not in have]
+        source = {(p.meta.get("doc_id"), p.meta.get("chunk_index")): p for p in passages[:top]}
+        out = []
+        for h in self.live(hits):
+            idx = int(h.meta.get("chunk_index", 0))
+            near = source.get((h.meta.get("doc_id"), idx - 1)) or source.get((h.meta.get("doc_id"), idx + 1))
+            # ranked just after the passage it continues, a little below it
+            fused = 0.9 * near.fused if near else 0.0
+            out.append(Passage(0, h.chunk_id, h.text, near.score if near else 0.0, h.meta, fused=fused))
+        out.sort(key=lambda p: (-p.fused, p.chunk_id))
+        return out
+
     def _rerank(self, query: str, ordered: list[Passage], n: int) -> list[Passage]:
         """Reorder the fused head with the cross-encoder; the tail keeps its fused order."""
         head, tail = ordered[:n], ordered[n:]
@@ -360,6 +393,10 @@ def answer_context(retriever: Retriever, question: str, filters: Filters | None,
     """The passages an answer is read from: more of them, and up to `answer_per_doc` per
     document, than a search list shows, because the sentence that answers is often the
     third passage of the right document (a list of results wants variety, an answer wants
-    the evidence)."""
-    return retriever.search(question, k=k or settings.answer_k, filters=filters,
-                            per_doc=settings.answer_per_doc)
+    the evidence); plus the passages around the `answer_neighbours` best ones."""
+    passages = retriever.search(question, k=k or settings.answer_k, filters=filters,
+                                per_doc=settings.answer_per_doc)
+    extra = retriever.neighbours(passages, settings.answer_neighbours) if settings.answer_neighbours else []
+    for i, p in enumerate(passages + extra, start=1):
+        p.rank = i
+    return passages + extra

@@ -626,3 +626,17 @@ def test_a_quoted_announcement_brings_its_list(e5):
     assert "  - escaliers sans rampe" in result.text
     assert all(p in ps[0].text for p in re.findall(r"- (.+?) \[\d+\]", result.text))  # verbatim only
     assert "cellules commerciales vacantes" in result.citations[0].excerpt
+
+
+def test_threshold_calibration_takes_the_highest_threshold_that_costs_no_answer():
+    """Between the questions refused whatever the threshold (score 0: asked quantity missing)
+    and the weakest answerable one, the sweep keeps the largest margin for off-topic questions."""
+    from assistant.evaluate import GoldQuestion, sweep_threshold
+
+    scores = {"a1": 0.36, "a2": 0.5, "a3": 0.8, "u1": 0.0, "u2": 0.0, "u3": 0.9}
+    qs = [GoldQuestion(i, i, "hors_corpus" if i.startswith("u") else "factuel") for i in scores]
+    result = sweep_threshold(qs, lambda q: scores[q.id])
+    best = result["best"]
+    assert best["threshold"] == 0.36 and best["answered"] == 1.0
+    assert best["refusal_accuracy"] == pytest.approx(2 / 3, abs=1e-3)
+    assert result["unanswerable_scores"] == [0.0, 0.0, 0.9]

@@ -409,13 +409,34 @@ def test_answer_context_reads_more_of_the_best_document(shared, e5):
 
     r = retriever(shared, e5)
     query = "navette fluviale rade fréquence des passages"
-    settings = Settings(answer_k=6, answer_per_doc=3)
+    settings = Settings(answer_k=6, answer_per_doc=3, answer_neighbours=0)
     ctx = answer_context(r, query, None, settings)
     listed = r.search(query, k=6)
     count = sum(p.meta["doc_id"] == "etude-navette" for p in ctx)
     assert len(ctx) == 6 and count == 3
     assert sum(p.meta["doc_id"] == "etude-navette" for p in listed) == 2
     assert len(answer_context(r, query, None, settings, k=2)) == 2
+
+
+def test_neighbours_are_the_passages_around_the_best_ones(shared, e5):
+    """A list cut by the chunker continues in the next passage: answers read it too."""
+    from assistant.config import Settings
+    from assistant.retriever import answer_context
+
+    r = retriever(shared, e5)
+    top = r.search("navette fluviale rade fréquence des passages", k=1, per_doc=None)[0]
+    idx = top.meta["chunk_index"]
+    around = r.neighbours([top])
+    assert around and all(p.meta["doc_id"] == top.meta["doc_id"] for p in around)
+    assert {p.meta["chunk_index"] for p in around} <= {idx - 1, idx + 1}
+    assert all(p.meta["content_hash"] == top.meta["content_hash"] for p in around)
+    assert top.chunk_id not in {p.chunk_id for p in around}
+    assert all(0 < p.fused < top.fused for p in around)
+    ctx = answer_context(r, "navette fluviale rade fréquence des passages", None,
+                         Settings(answer_k=3, answer_per_doc=1, answer_neighbours=1))
+    assert len(ctx) > 3 and [p.rank for p in ctx] == list(range(1, len(ctx) + 1))
+    assert len({p.chunk_id for p in ctx}) == len(ctx)
+    assert len(answer_context(r, "navette", None, Settings(answer_k=3, answer_neighbours=0))) == 3
 
 
 def test_scores_stay_cosine_similarities(shared, e5):

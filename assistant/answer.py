@@ -357,11 +357,37 @@ class EvidenceScorer:
                 terr = territory_of(c.text, passages[c.pidx])
                 if terr is not None and terr not in named:
                     c.rel *= 0.6
+        # nor a question naming its fabrique ("la Fabrique tourisme responsable") by another one
+        # (a scope the user stated: what lies outside it is quoted only if nothing inside is)
+        fabrique = named_fabrique(question, passages)
+        if fabrique:
+            for c in cands:
+                if passages[c.pidx].meta.get("fabrique") != fabrique:
+                    c.rel *= 0.3
         cands.sort(key=lambda c: -c.rel)
         best_cos = float(cos.max())
         score = W_DENSE * float(self._norm(best_cos)) + W_LEXICAL * best_pcov
         missing = expect.label if expect is not None and not any(c.fits for c in cands) else ""
         return Evidence(round(score, 4), best_cos, best_pcov, cands, missing)
+
+
+def named_fabrique(question: str, passages: Sequence[Passage]) -> str | None:
+    """The fabrique a question names ("la Fabrique tourisme responsable", "la Fabrique
+    senior"), when the words after "Fabrique" match one fabrique's title better than any
+    other's among the passages; None otherwise."""
+    m = re.search(r"\bfabriques?\b(?:\s+prospectives?)?\s+(.{3,120})", question, re.I)
+    if not m:
+        return None
+    following = m.group(1).split()
+    if re.search(r"-(t-)?(elle|il)s?\b", following[0]) or fold(following[0]) in {"a", "est", "fait", "ont"}:
+        return None  # "la Fabrique fait-elle…": the fabrique is the subject, not named
+    asked = set(content_stems(" ".join(following[:7]), generic=False))
+    titles = {str(p.meta.get("fabrique") or ""): str(p.meta.get("fabrique_title") or "") for p in passages}
+    scores = sorted(((len(asked & set(content_stems(t, generic=False))), f) for f, t in titles.items() if f),
+                    reverse=True)
+    if not scores or scores[0][0] == 0 or (len(scores) > 1 and scores[1][0] >= scores[0][0]):
+        return None
+    return scores[0][1]
 
 
 def _topic_stems(p: Passage) -> set[str]:
@@ -485,7 +511,7 @@ def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 3)
     The answer is often the list, not the sentence that announces it; quoting the
     announcement alone tells the reader there is an answer without giving it.
     """
-    if c.unit.bullet:
+    if c.unit.bullet or c.text.rstrip().endswith("?"):
         return []
     units = split_units(passage.text)
     idx = next((i for i, u in enumerate(units) if u.start == c.unit.start), None)

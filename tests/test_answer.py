@@ -640,3 +640,24 @@ def test_threshold_calibration_takes_the_highest_threshold_that_costs_no_answer(
     assert best["threshold"] == 0.36 and best["answered"] == 1.0
     assert best["refusal_accuracy"] == pytest.approx(2 / 3, abs=1e-3)
     assert result["unanswerable_scores"] == [0.0, 0.0, 0.9]
+
+
+def test_a_question_naming_its_fabrique_is_answered_from_that_fabrique(passages):
+    from assistant.answer import named_fabrique
+
+    assert named_fabrique("Comment la Fabrique senior a-t-elle traité la mobilité ?", passages) == SENIOR[0]
+    assert named_fabrique("Qu'a retenu la Fabrique sur les temporalités et les rythmes de vie ?",
+                          passages) == TEMPO[0]
+    # the fabrique as the subject of the sentence names none; no fabrique word: none either
+    assert named_fabrique("Quelle distinction la Fabrique fait-elle entre ces notions ?", passages) is None
+    assert named_fabrique("Comment les territoires ont-ils traité la mobilité ?", passages) is None
+
+
+def test_scope_named_in_the_question_leads_the_answer(e5, passages):
+    """"la Fabrique temporalités" asks about Colmar and Grand Châtellerault, not Jonzac."""
+    answerer = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5)
+    q = "Comment les territoires de la Fabrique {} ont-ils traité les déplacements sans voiture ?"
+    tempo = answerer.answer(q.format("temporalités"), passages)
+    assert tempo.grounded and tempo.citations[0].fabrique == TEMPO[0]
+    senior = answerer.answer(q.format("senior"), passages)
+    assert senior.grounded and {c.fabrique for c in senior.citations} == {SENIOR[0]}

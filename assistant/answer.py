@@ -288,9 +288,11 @@ class EvidenceScorer:
         cands: list[Candidate] = []
         seen: set[str] = set()
         best_pcov = 0.0
+        contexts: list[set[str]] = []
         for pidx, p in enumerate(passages):
             # a sentence of Jonzac's roadmap is about Jonzac even when it does not say so
             context = set(content_stems(" ".join(p.meta.get("territories") or []), generic=True))
+            contexts.append(context)
             pcov = coverage(qstems, set(content_stems(p.text, generic=True)) | context, keys)
             best_pcov = max(best_pcov, pcov)
             anchored = expect is not None and expect.anchored(p.text, _context_text(p))
@@ -305,19 +307,18 @@ class EvidenceScorer:
         if not cands:
             return Evidence(round(W_LEXICAL * best_pcov, 4), 0.0, best_pcov, [],
                             expect.label if expect else "")
-        stems = [set(content_stems(c.text, generic=True)) | set(content_stems(
-            " ".join(passages[c.pidx].meta.get("territories") or []), generic=True)) for c in cands]
+        stems = [set(content_stems(c.text, generic=True)) | contexts[c.pidx] for c in cands]
         idf = _local_idf(qstems, stems)
         wants_names = asks_for_names(question)
+        # words the question shares only with a document's title say which document this is
+        # ("… sur les temporalités"), not what the answer is
+        focus = [[q for q in qstems if q not in _topic_stems(p)] for p in passages]
         for c, st in zip(cands, stems, strict=True):
             c.lex = coverage(qstems, st, keys, idf)
             if len(c.text) > 300:  # a long list covers many words without answering better
                 c.lex *= (300 / len(c.text)) ** 0.5
-            # words the question shares only with the document's title say which document
-            # this is ("… sur les temporalités"), not what the answer is
-            topic = _topic_stems(passages[c.pidx])
-            focus = [q for q in qstems if q not in topic]
-            c.echo = bool(focus) and not any(synonyms_of(q) & st for q in focus)
+            own = focus[c.pidx]
+            c.echo = bool(own) and not any(synonyms_of(q) & st for q in own)
             if wants_names and _new_names(c.text, question):
                 c.fits = True
         # embed the most promising sentences only
@@ -522,7 +523,7 @@ def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 3)
     announces = c.text.rstrip().endswith(":")
     nxt = following[0] if following else None
     if not announces and nxt is not None and not _list_item(nxt) and nxt.text.rstrip().endswith(":"):
-        out.append(following[0].text)  # "… le trajet jusqu'à l'arrêt de bus. Les observations :"
+        out.append(nxt.text)  # "… le trajet jusqu'à l'arrêt de bus. Les observations :"
         following = following[1:]
         announces = True
     if not following or not (announces or following[0].bullet):

@@ -188,12 +188,7 @@ def coverage(query_stems: list[str], text_stems: set[str], keys: set[str] | None
         for s in query_stems
     }
     total = sum(weights.values())
-    syn = _synonyms()
-
-    def found(s: str) -> bool:
-        return s in text_stems or bool(syn.get(s, frozenset()) & text_stems)
-
-    return sum(w for s, w in weights.items() if found(s)) / total
+    return sum(w for s, w in weights.items() if synonyms_of(s) & text_stems) / total
 
 
 def is_interrogative(word: str) -> bool:

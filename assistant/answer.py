@@ -178,6 +178,12 @@ class Candidate:
     rel: float = 0.0
     vec: np.ndarray | None = None
     fits: bool = False  # gives the quantity the question asks for (see answertype)
+    names: bool = False  # names someone the question does not, when it asks "quel prestataire…"
+
+    @property
+    def answers_type(self) -> bool:
+        """Gives the kind of thing asked for (a quantity, or a name)."""
+        return self.fits or self.names
     echo: bool = False  # shares with the question only words of its document's title
 
     @property
@@ -319,10 +325,10 @@ class EvidenceScorer:
                 c.lex *= (300 / len(c.text)) ** 0.5
             own = focus[c.pidx]
             c.echo = bool(own) and not any(synonyms_of(q) & st for q in own)
-            if wants_names and _new_names(c.text, question):
-                c.fits = True
+            c.names = wants_names and _new_names(c.text, question)
         # embed the most promising sentences only
-        order = sorted(cands, key=lambda c: -(c.lex + 0.3 * c.pcov + 0.2 / (1 + c.pidx) + 0.5 * c.fits))
+        order = sorted(cands, key=lambda c: -(c.lex + 0.3 * c.pcov + 0.2 / (1 + c.pidx)
+                                              + 0.5 * c.answers_type))
         chosen = order[: self.max_sentences]
         qv = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
         vecs = _CACHE.embed(self.embeddings, [c.text for c in chosen])
@@ -340,7 +346,7 @@ class EvidenceScorer:
                  else [1 / (1 + i) for i in range(len(passages))])
         for c in cands:
             c.rel = (W_SENT_DENSE * c.dense + W_SENT_LEXICAL * c.lex + W_SENT_PASSAGE * c.pcov
-                     + W_FITS * c.fits + W_PRIOR * prior[c.pidx])
+                     + W_FITS * c.answers_type + W_PRIOR * prior[c.pidx])
             end = c.text.rstrip()[-1:]
             if end == ":":
                 c.rel -= 0.1  # "Quatre enjeux ont été identifiés :" announces, does not say

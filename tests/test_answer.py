@@ -599,6 +599,14 @@ def test_quantity_question_is_refused_when_no_passage_gives_the_quantity(extract
     assert effective_score(ev) == 0.0
 
 
+def test_a_sentence_naming_someone_does_not_stand_for_a_missing_quantity(extractive, passages):
+    """"Quelles communes… quel montant": naming communes is not giving the amount."""
+    q = "Quelles communes ont obtenu quel montant pour le transport solidaire des aînés ?"
+    ev = extractive.evidence(q, passages)
+    assert any(c.names for c in ev.candidates), "premise: sentences name communes"
+    assert ev.missing == "un montant en euros" and extractive.answer(q, passages).refused
+
+
 def test_the_sentence_with_the_asked_quantity_leads_the_answer(extractive, passages):
     result = extractive.answer("Quelle part des habitants de l'agglomération colmarienne évite le centre "
                                "pendant les marchés de Noël ?", passages)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from assistant.answertype import asks_for_names, expectation
+from assistant.answertype import asks_for_list, asks_for_names, expectation
 from assistant.citations import MARKER, Citation, clean_citations, renumber
 from assistant.config import Settings, get_settings
 from assistant.followup import rewrite_rules
@@ -73,6 +73,7 @@ ECHO_PENALTY = 0.4
 # (`fp-assistant eval`); the retrieval prior matters most: the fused rank of a passage is a
 # better judge of its document than one sentence's cosine.
 W_SENT_DENSE, W_SENT_LEXICAL, W_SENT_PASSAGE, W_FITS, W_PRIOR = 0.5, 0.4, 0.1, 0.3, 0.4
+W_LIST = 0.15
 
 
 @dataclass
@@ -185,6 +186,8 @@ class Candidate:
         """Gives the kind of thing asked for (a quantity, or a name)."""
         return self.fits or self.names
     echo: bool = False  # shares with the question only words of its document's title
+    listed: bool = False  # an item of a list, when the question asks for an enumeration
+    own_stems: set[str] = field(default_factory=set)  # its words (without its passage's context)
 
     @property
     def text(self) -> str:
@@ -297,7 +300,9 @@ class EvidenceScorer:
         contexts: list[set[str]] = []
         for pidx, p in enumerate(passages):
             # a sentence of Jonzac's roadmap is about Jonzac even when it does not say so
-            context = set(content_stems(" ".join(p.meta.get("territories") or []), generic=True))
+            # and a sentence under "Pistes d'action évoquées" is a pista d'action
+            context = set(content_stems(" ".join([*(p.meta.get("territories") or []),
+                                                  str(p.meta.get("section") or "")]), generic=True))
             contexts.append(context)
             pcov = coverage(qstems, set(content_stems(p.text, generic=True)) | context, keys)
             best_pcov = max(best_pcov, pcov)
@@ -313,9 +318,12 @@ class EvidenceScorer:
         if not cands:
             return Evidence(round(W_LEXICAL * best_pcov, 4), 0.0, best_pcov, [],
                             expect.label if expect else "")
-        stems = [set(content_stems(c.text, generic=True)) | contexts[c.pidx] for c in cands]
+        for c in cands:
+            c.own_stems = set(content_stems(c.text, generic=True))
+        stems = [c.own_stems | contexts[c.pidx] for c in cands]
         idf = _local_idf(qstems, stems)
         wants_names = asks_for_names(question)
+        wants_list = asks_for_list(question)
         # words the question shares only with a document's title say which document this is
         # ("… sur les temporalités"), not what the answer is
         focus = [[q for q in qstems if q not in _topic_stems(p)] for p in passages]
@@ -324,8 +332,12 @@ class EvidenceScorer:
             if len(c.text) > 300:  # a long list covers many words without answering better
                 c.lex *= (300 / len(c.text)) ** 0.5
             own = focus[c.pidx]
-            c.echo = bool(own) and not any(synonyms_of(q) & st for q in own)
+            # echoes the title: says the document's words, none of the question's focus (a
+            # sentence sharing no word at all is not an echo: list items rarely repeat the question)
+            c.echo = (bool(own) and not any(synonyms_of(q) & st for q in own)
+                      and any(synonyms_of(q) & c.own_stems for q in qstems if q not in own))
             c.names = wants_names and _new_names(c.text, question)
+            c.listed = wants_list and _in_list(c, passages[c.pidx])
         # embed the most promising sentences only
         order = sorted(cands, key=lambda c: -(c.lex + 0.3 * c.pcov + 0.2 / (1 + c.pidx)
                                               + 0.5 * c.answers_type))
@@ -346,7 +358,7 @@ class EvidenceScorer:
                  else [1 / (1 + i) for i in range(len(passages))])
         for c in cands:
             c.rel = (W_SENT_DENSE * c.dense + W_SENT_LEXICAL * c.lex + W_SENT_PASSAGE * c.pcov
-                     + W_FITS * c.answers_type + W_PRIOR * prior[c.pidx])
+                     + W_FITS * c.answers_type + W_PRIOR * prior[c.pidx] + W_LIST * c.listed)
             end = c.text.rstrip()[-1:]
             if end == ":":
                 c.rel -= 0.1  # "Quatre enjeux ont été identifiés :" announces, does not say
@@ -467,7 +479,7 @@ def _similarity(a: Candidate, b: Candidate, lo: float) -> float:
 
 
 def select_sentences(
-    cands: list[Candidate], passages: Sequence[Passage], k: int, *, per_passage: int = 2,
+    cands: list[Candidate], passages: Sequence[Passage], k: int, *, per_passage: int = 3,
     floor_ratio: float = 0.6, redundancy_lo: float = 0.80,
 ) -> list[Candidate]:
     """MMR-like pick: relevant first, then varied across documents and territories.
@@ -511,7 +523,7 @@ def _list_item(u: Unit) -> bool:
     return u.bullet or u.text[:1].islower() or u.text.rstrip().endswith(";")
 
 
-def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 3) -> list[str]:
+def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 6) -> list[str]:
     """The list a quoted sentence introduces ("Les observations ont été consignées :" and
     its items), quoted after it.
 
@@ -535,8 +547,12 @@ def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 3)
     if not following or not (announces or following[0].bullet):
         return []
     items: list[str] = []
-    for u in following:
-        if not _list_item(u) or u.heading or looks_like_instruction(u.text) or MARKER.search(u.text):
+    for j, u in enumerate(following):
+        # what follows a colon is what it announces, whatever its shape (« … » after "s'énonce
+        # ainsi :"); after that, list items only: with a marker, or without one (PDF), in lower
+        # case, ending with ";" or starting with a verb ("Créer un sentier…")
+        item = _list_item(u) or (announces and (j == 0 or starts_with_action_verb(u.text)))
+        if not item or u.heading or looks_like_instruction(u.text) or MARKER.search(u.text):
             break
         if u.text not in quoted:
             items.append(u.text)
@@ -544,6 +560,43 @@ def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 3)
         if len(items) == limit:
             break
     return out + items if items else []
+
+
+def _listed(u: Unit) -> bool:
+    """Shaped like an item of a list: a marked or unmarked item, or an action ("Créer…")."""
+    return not u.heading and (_list_item(u) or starts_with_action_verb(u.text))
+
+
+def _in_list(c: Candidate, passage: Passage) -> bool:
+    return bool(list_around(c, passage, set()))
+
+
+def list_around(c: Candidate, passage: Passage, quoted: set[str], limit: int = 6) -> list[str]:
+    """The list a quoted item belongs to: its announcement, then its items (up to `limit`,
+    the quoted one always among them), in the document's order.
+
+    "Quelles pistes d'action…" is answered by the list of pistes, not by the one item that
+    happened to share most words with the question.
+    """
+    units = split_units(passage.text)
+    idx = next((i for i, u in enumerate(units) if u.start == c.unit.start), None)
+    if idx is None or not _listed(units[idx]) or not units[idx].text.strip():
+        return []
+    lo = hi = idx
+    while lo > 0 and _listed(units[lo - 1]):
+        lo -= 1
+    while hi + 1 < len(units) and _listed(units[hi + 1]):
+        hi += 1
+    announce = units[lo - 1] if lo > 0 and units[lo - 1].text.rstrip().endswith(":") else None
+    if hi == lo and announce is None:
+        return []  # a lone sentence that starts with a verb, not a list
+    run = [u for u in units[lo:hi + 1] if not looks_like_instruction(u.text) and not MARKER.search(u.text)]
+    pos = next((i for i, u in enumerate(run) if u.start == c.unit.start), 0)
+    first = max(0, min(pos, len(run) - limit))
+    out = [announce.text] if announce is not None and announce.text not in quoted else []
+    out += [u.text for u in run[first:first + limit] if u.text not in quoted]
+    quoted.update(out)
+    return out
 
 
 def _short(text: str, limit: int = 220) -> str:
@@ -683,13 +736,26 @@ class ExtractiveAnswerer(Answerer):
         for c in chosen:
             groups.setdefault(_group_label(c, passages), []).append(c)
         lines = [LEAD_ANSWER]
-        quoted = {c.text for c in chosen}
+        quoted: set[str] = set()
+        enumerate_ = asks_for_list(question)  # "Quelles pistes…": quote the lists whole
         for label, members in groups.items():
             lines += ["", f"**{label}**"]
             for c in members:
-                lines.append(f"- {c.text} [{c.pidx + 1}]")
-                for item in list_after(c, passages[c.pidx], quoted):
-                    lines.append(f"  - {item} [{c.pidx + 1}]")
+                n = c.pidx + 1
+                if c.text in quoted:
+                    continue  # already quoted with the list it belongs to
+                block = list_around(c, passages[c.pidx], quoted) if enumerate_ else []
+                if block:
+                    head = block[0] if block[0].rstrip().endswith(":") else None
+                    items = block[1:] if head else block
+                    if head:
+                        lines.append(f"- {head} [{n}]")
+                    lines += [f"{'  ' if head else ''}- {item} [{n}]" for item in items]
+                    continue
+                quoted.add(c.text)
+                lines.append(f"- {c.text} [{n}]")
+                for item in list_after(c, passages[c.pidx], quoted, limit=6 if enumerate_ else 3):
+                    lines.append(f"  - {item} [{n}]")
         cited = clean_citations("\n".join(lines), list(passages), max_excerpts=4)
         return Answer(cited.text, cited.grounded, cited.citations, [], [], "answer", question, ev.score,
                       self.name)

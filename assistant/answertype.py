@@ -158,3 +158,9 @@ def asks_for_names(question: str) -> bool:
     name, so a sentence naming someone the question does not is likelier to answer."""
     things = "|".join(_NAMED_THINGS)
     return bool(re.search(rf"\b(quel|quelle|quels|quelles|qui)\s+(?:\w+\s+)?({things})\b", fold(question)))
+
+
+def asks_for_list(question: str) -> bool:
+    """"Quelles pistes…", "Selon quels critères…": the answer is an enumeration, so a list in
+    a source is quoted whole rather than the one item closest to the question's words."""
+    return bool(re.search(r"\b(quels|quelles|lesquels|lesquelles)\b", fold(question)))

@@ -141,6 +141,7 @@ _SYNONYM_GROUPS = (
     "industrie industriel industrielle industriels",
     "tourisme touriste touristes touristique",
     "nature biodiversité",
+    "partenaire partenaires partenariat partenariats",
 )
 
 

@@ -669,3 +669,74 @@ def test_scope_named_in_the_question_leads_the_answer(e5, passages):
     assert tempo.grounded and tempo.citations[0].fabrique == TEMPO[0]
     senior = answerer.answer(q.format("senior"), passages)
     assert senior.grounded and {c.fabrique for c in senior.citations} == {SENIOR[0]}
+
+
+GORNAC_PISTES = (
+    "Pistes d'action évoquées\n"
+    "Les pistes suivantes ont été notées à ce stade ; elles seront approfondies ensuite :\n"
+    "Réaliser un inventaire participatif des zones humides, des sources et des fontaines, avec l'école.\n"
+    "Engager un programme de plantation de haies sur les secteurs de ruissellement identifiés.\n"
+    "Installer des récupérateurs d'eau de pluie sur les bâtiments communaux.\n"
+    "Créer un sentier de l'eau reliant lavoirs, sources et ruisseau, avec des panneaux.\n"
+    "Organiser une rencontre annuelle entre viticulteurs et riverains sur les pratiques culturales."
+)
+
+
+def _gornac() -> list[Passage]:
+    p = _p(1, GORNAC_PISTES, "Compte rendu du séminaire local n°1 — Gornac", territories=["Gornac"],
+           doc_id="cr-gornac-1")
+    p.meta["section"] = "Pistes d'action évoquées"
+    other = _p(2, "Le deuxième séminaire local sera consacré à l'exploration de scénarios pour Gornac à "
+                  "l'horizon 2040. Le paysage de coteaux est cité par tous comme le premier atout.",
+               "Compte rendu du séminaire local n°1 — Gornac", territories=["Gornac"], doc_id="cr-gornac-1")
+    return [p, other]
+
+
+def test_a_question_asking_for_a_list_gets_the_whole_list_in_order(e5):
+    """PDF lists lose their markers: unmarked action items after "… suivantes :" are still a
+    list, quoted whole and in the document's order, each once, under their announcement."""
+    ps = _gornac()
+    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
+        "Quelles pistes d'action ont été évoquées lors du premier séminaire local de Gornac ?", ps)
+    assert result.grounded
+    lines = result.text.splitlines()
+    items = [ln for ln in lines if ln.startswith("  - ")]
+    assert any("Les pistes suivantes ont été notées" in ln for ln in lines)
+    expected = GORNAC_PISTES.splitlines()[2:]
+    assert [re.sub(r"^  - | \[\d+\]$", "", ln) for ln in items] == expected
+    quoted = [ln for ln in lines if ln.strip()]
+    assert len(quoted) == len(set(quoted)), "no line quoted twice"
+
+
+def test_a_single_item_question_does_not_get_the_whole_list(e5):
+    """"Que prévoit Gornac pour l'eau de pluie ?" is answered by the item, not the list."""
+    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
+        "Que prévoit Gornac pour récupérer l'eau de pluie des bâtiments communaux ?", _gornac())
+    assert result.grounded
+    assert "récupérateurs d'eau de pluie" in result.text
+    assert "pratiques culturales" not in result.text
+
+
+def test_an_announcement_brings_the_formula_it_announces(e5):
+    """"La vision adoptée s'énonce ainsi :" + « … »: the quote is the answer."""
+    text = ("Vision à long terme\n"
+            "À l'horizon 2040, les partenaires souhaitent que la métropole et ses voisins forment un "
+            "territoire solidaire. La vision adoptée s'énonce ainsi :\n"
+            "« Un grand territoire de la Loire où la ville et la campagne se nourrissent mutuellement. »\n"
+            "Cette vision ne vise pas à créer une nouvelle institution.")
+    ps = [_p(1, text, "Feuille de route — Nantes Métropole", territories=["Nantes Métropole"],
+             doc_id="fdr-nantes")]
+    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
+        "Quelle vision à l'horizon 2040 Nantes Métropole a-t-elle adoptée ?", ps)
+    assert result.grounded
+    assert "se nourrissent mutuellement" in result.text
+    assert "se nourrissent mutuellement" in result.citations[0].excerpt
+
+
+def test_enumeration_questions_are_recognised():
+    from assistant.answertype import asks_for_list
+
+    assert asks_for_list("Quelles pistes d'action ont été évoquées à Gornac ?")
+    assert asks_for_list("Selon quels critères les communes ont-elles été choisies ?")
+    assert not asks_for_list("Quel prestataire a accompagné la démarche ?")
+    assert not asks_for_list("Comment Jonzac a-t-elle traité la mobilité ?")

@@ -74,6 +74,7 @@ ECHO_PENALTY = 0.4
 # better judge of its document than one sentence's cosine.
 W_SENT_DENSE, W_SENT_LEXICAL, W_SENT_PASSAGE, W_FITS, W_PRIOR = 0.5, 0.4, 0.1, 0.3, 0.4
 W_LIST = 0.15
+LIST_FLOOR = 0.7  # lists are quoted whole only after sentences this close to the best
 
 
 @dataclass
@@ -372,9 +373,15 @@ class EvidenceScorer:
         known = {str(t) for p in passages for t in p.meta.get("territories") or []}
         named = {t for t in known if mentions(question, t) >= 0}
         if named:
+            # and a territory's name states a scope, its fabrique: another fabrique's documents are
+            # quoted only if nothing inside it answers (as for a named fabrique, below)
+            fabs = {p.meta.get("fabrique") for p in passages if named & set(p.meta.get("territories") or [])}
             for c in cands:
-                terr = territory_of(c.text, passages[c.pidx])
-                if terr is not None and terr not in named:
+                p = passages[c.pidx]
+                terr = territory_of(c.text, p)
+                if p.meta.get("fabrique") not in fabs:
+                    c.rel *= 0.3
+                elif terr is not None and terr not in named:
                     c.rel *= 0.6
         # nor a question naming its fabrique ("la Fabrique tourisme responsable") by another one
         # (a scope the user stated: what lies outside it is quoted only if nothing inside is)
@@ -738,13 +745,17 @@ class ExtractiveAnswerer(Answerer):
         lines = [LEAD_ANSWER]
         quoted: set[str] = set()
         enumerate_ = asks_for_list(question)  # "Quelles pistes…": quote the lists whole
+        # only the lists of the strongest sentences: a list announced by a weaker one (the
+        # participants of the day, the figures recalled at the start) would bury the answer
+        strong = LIST_FLOOR * (chosen[0].rel if chosen else 0.0)
         for label, members in groups.items():
             lines += ["", f"**{label}**"]
             for c in members:
                 n = c.pidx + 1
                 if c.text in quoted:
                     continue  # already quoted with the list it belongs to
-                block = list_around(c, passages[c.pidx], quoted) if enumerate_ else []
+                expand = c.rel >= strong
+                block = list_around(c, passages[c.pidx], quoted) if enumerate_ and expand else []
                 if block:
                     head = block[0] if block[0].rstrip().endswith(":") else None
                     items = block[1:] if head else block
@@ -754,8 +765,9 @@ class ExtractiveAnswerer(Answerer):
                     continue
                 quoted.add(c.text)
                 lines.append(f"- {c.text} [{n}]")
-                for item in list_after(c, passages[c.pidx], quoted, limit=6 if enumerate_ else 3):
-                    lines.append(f"  - {item} [{n}]")
+                if expand:
+                    for item in list_after(c, passages[c.pidx], quoted, limit=6 if enumerate_ else 3):
+                        lines.append(f"  - {item} [{n}]")
         cited = clean_citations("\n".join(lines), list(passages), max_excerpts=4)
         return Answer(cited.text, cited.grounded, cited.citations, [], [], "answer", question, ev.score,
                       self.name)

@@ -740,3 +740,23 @@ def test_enumeration_questions_are_recognised():
     assert asks_for_list("Selon quels critères les communes ont-elles été choisies ?")
     assert not asks_for_list("Quel prestataire a accompagné la démarche ?")
     assert not asks_for_list("Comment Jonzac a-t-elle traité la mobilité ?")
+
+
+def test_a_question_naming_a_territory_is_answered_from_its_fabrique(e5):
+    """A calendar of another fabrique ("troisièmes séminaires locaux") shares the question's
+    words; Jonzac's own report answers it."""
+    alim = ("comment-renforcer-l-alimentation", "Alimentation durable dans les quartiers prioritaires")
+    ps = [
+        _p(1, "Janvier à mai 2022 : troisièmes et quatrièmes séminaires locaux ; troisième séminaire "
+              "intersites.",
+           "Cahier des charges — alimentation durable", territories=[], fabrique=alim,
+           doc_type="cahier_des_charges", doc_id="alim-cdc"),
+        _p(2, "Les déplacements. Un service de transport solidaire reposant sur des bénévoles est jugé "
+              "réaliste à court terme par le groupe de travail.",
+           "Compte rendu du séminaire local n°3 — Jonzac", territories=["Jonzac"], doc_id="cr-jonzac-3"),
+    ]
+    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
+        "Quelles actions le groupe de travail de Jonzac a-t-il retenues au troisième séminaire local ?", ps)
+    assert result.grounded
+    assert result.citations[0].doc_id == "cr-jonzac-3"
+    assert "transport solidaire" in result.text.splitlines()[3]

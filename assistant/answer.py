@@ -246,7 +246,7 @@ def _usable(unit: Unit, i: int, n: int, passage: Passage) -> bool:
     text = unit.text
     if unit.heading or len(words(text)) < 5 or looks_like_instruction(text) or MARKER.search(text):
         return False
-    if text in (passage.meta.get("title"), passage.meta.get("section")):
+    if text in (passage.meta.get("title"), passage.meta.get("section")) or _section_title(unit, i):
         return False
     if not unit.bullet and i == 0 and text[:1].islower():
         return False  # starts mid-sentence: the chunker cut the passage there
@@ -470,9 +470,14 @@ def territory_of(text: str, passage: Passage) -> str | None:
 
 def _group_label(c: Candidate, passages: Sequence[Passage]) -> str:
     p = passages[c.pidx]
-    terr = territory_of(c.text, p)
-    if terr:
-        return terr
+    return territory_of(c.text, p) or _passage_label(p)
+
+
+def _passage_label(p: Passage) -> str:
+    """Its territory when it has one, else its fabrique."""
+    terrs = p.meta.get("territories") or []
+    if len(terrs) == 1:
+        return str(terrs[0])
     ftitle = str(p.meta.get("fabrique_title") or "")
     return f"Fabrique « {ftitle} »" if ftitle else "Autres documents"
 
@@ -558,7 +563,8 @@ def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 6)
         # what follows a colon is what it announces, whatever its shape (« … » after "s'énonce
         # ainsi :"); after that, list items only: with a marker, or without one (PDF), in lower
         # case, ending with ";" or starting with a verb ("Créer un sentier…")
-        item = _list_item(u) or (announces and (j == 0 or starts_with_action_verb(u.text)))
+        last = j > 0 and following[j - 1].text.rstrip().endswith(";")  # "…(Lot) ; Colmar (Haut-Rhin)."
+        item = _list_item(u) or last or (announces and (j == 0 or starts_with_action_verb(u.text)))
         if not item or u.heading or looks_like_instruction(u.text) or MARKER.search(u.text):
             break
         if u.text not in quoted:
@@ -570,8 +576,17 @@ def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 6)
 
 
 def _listed(u: Unit) -> bool:
-    """Shaped like an item of a list: a marked or unmarked item, or an action ("Créer…")."""
-    return not u.heading and (_list_item(u) or starts_with_action_verb(u.text))
+    """Shaped like an item of a list: a marked or unmarked item, or an action ("Créer…"),
+    not an announcement ("… suivantes :") nor a section title."""
+    end = u.text.rstrip()[-1:]
+    if u.heading or end == ":":
+        return False
+    return _list_item(u) or (starts_with_action_verb(u.text) and end in ".;")
+
+
+def _section_title(u: Unit, i: int) -> bool:
+    """"3. Territoires accompagnés" opening a passage: numbered like an item, a title."""
+    return i == 0 and u.bullet and not re.search(r"[.!?…:;»\"”)]\s*$", u.text) and len(words(u.text)) < 10
 
 
 def _in_list(c: Candidate, passage: Passage) -> bool:
@@ -590,10 +605,12 @@ def list_around(c: Candidate, passage: Passage, quoted: set[str], limit: int = 6
     if idx is None or not _listed(units[idx]) or not units[idx].text.strip():
         return []
     lo = hi = idx
-    while lo > 0 and _listed(units[lo - 1]):
+    while lo > 0 and _listed(units[lo - 1]) and not _section_title(units[lo - 1], lo - 1):
         lo -= 1
-    while hi + 1 < len(units) and _listed(units[hi + 1]):
-        hi += 1
+    while hi + 1 < len(units) and (_listed(units[hi + 1]) or (
+            units[hi].text.rstrip().endswith(";") and not units[hi + 1].heading
+            and not units[hi + 1].text.rstrip().endswith(":"))):
+        hi += 1  # the last item of a PDF list ends with "." after the others' ";"
     announce = units[lo - 1] if lo > 0 and units[lo - 1].text.rstrip().endswith(":") else None
     if hi == lo and announce is None:
         return []  # a lone sentence that starts with a verb, not a list
@@ -739,35 +756,33 @@ class ExtractiveAnswerer(Answerer):
     def compose(self, question: str, passages: Sequence[Passage], ev: Evidence) -> Answer:
         chosen = select_sentences(ev.candidates, passages, self.settings.answer_max_sentences,
                                   redundancy_lo=self.scorer.lo)
-        groups: OrderedDict[str, list[Candidate]] = OrderedDict()
-        for c in chosen:
-            groups.setdefault(_group_label(c, passages), []).append(c)
-        lines = [LEAD_ANSWER]
-        quoted: set[str] = set()
         enumerate_ = asks_for_list(question)  # "Quelles pistes…": quote the lists whole
         # only the lists of the strongest sentences: a list announced by a weaker one (the
         # participants of the day, the figures recalled at the start) would bury the answer
         strong = LIST_FLOOR * (chosen[0].rel if chosen else 0.0)
-        for label, members in groups.items():
-            lines += ["", f"**{label}**"]
-            for c in members:
-                n = c.pidx + 1
-                if c.text in quoted:
-                    continue  # already quoted with the list it belongs to
-                expand = c.rel >= strong
-                block = list_around(c, passages[c.pidx], quoted) if enumerate_ and expand else []
-                if block:
-                    head = block[0] if block[0].rstrip().endswith(":") else None
-                    items = block[1:] if head else block
-                    if head:
-                        lines.append(f"- {head} [{n}]")
-                    lines += [f"{'  ' if head else ''}- {item} [{n}]" for item in items]
-                    continue
-                quoted.add(c.text)
-                lines.append(f"- {c.text} [{n}]")
-                if expand:
-                    for item in list_after(c, passages[c.pidx], quoted, limit=6 if enumerate_ else 3):
-                        lines.append(f"  - {item} [{n}]")
+        groups: OrderedDict[str, list[str]] = OrderedDict()
+        quoted: set[str] = set()
+        for c in chosen:  # best first; the groups keep the order they first appear in
+            if c.text in quoted:
+                continue  # already quoted with the list it belongs to
+            n, passage = c.pidx + 1, passages[c.pidx]
+            expand = c.rel >= strong
+            block = list_around(c, passage, quoted) if enumerate_ and expand else []
+            if block:  # a list may name several territories: it goes under its document's label
+                head = block[0] if block[0].rstrip().endswith(":") else None
+                out = [f"- {head} [{n}]"] if head else []
+                out += [f"{'  ' if head else ''}- {item} [{n}]" for item in block[bool(head):]]
+                groups.setdefault(_passage_label(passage), []).extend(out)
+                continue
+            quoted.add(c.text)
+            out = [f"- {c.text} [{n}]"]
+            if expand:
+                out += [f"  - {item} [{n}]"
+                        for item in list_after(c, passage, quoted, limit=6 if enumerate_ else 3)]
+            groups.setdefault(_group_label(c, passages), []).extend(out)
+        lines = [LEAD_ANSWER]
+        for label, out in groups.items():
+            lines += ["", f"**{label}**", *out]
         cited = clean_citations("\n".join(lines), list(passages), max_excerpts=4)
         return Answer(cited.text, cited.grounded, cited.citations, [], [], "answer", question, ev.score,
                       self.name)

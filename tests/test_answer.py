@@ -760,3 +760,21 @@ def test_a_question_naming_a_territory_is_answered_from_its_fabrique(e5):
     assert result.grounded
     assert result.citations[0].doc_id == "cr-jonzac-3"
     assert "transport solidaire" in result.text.splitlines()[3]
+
+
+def test_a_numbered_section_title_is_not_quoted_as_an_answer(e5):
+    text = ("3. Territoires accompagnés\n"
+            "Quatre agglomérations ont été proposées par le comité de pilotage :\n"
+            "la Communauté d'agglomération de Blois - Agglopolys (Loir-et-Cher) ;\n"
+            "la Communauté d'agglomération du Grand Cahors (Lot) ;\n"
+            "Colmar Agglomération (Haut-Rhin).")
+    ps = [_p(1, text, "Cahier des charges — temporalités", territories=["Blois", "Cahors", "Colmar"],
+             fabrique=TEMPO, doc_type="cahier_des_charges", doc_id="tempo-cdc")]
+    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
+        "Quels territoires ont été accompagnés par la Fabrique temporalités ?", ps)
+    assert result.grounded
+    assert "Territoires accompagnés" not in result.text
+    # the whole list, its last item too (PDF lists end with "." after the others' ";"), under
+    # the document's label: it names three territories, it is not Cahors's point
+    assert "Colmar Agglomération (Haut-Rhin). [1]" in result.text and "Grand Cahors" in result.text
+    assert "**Cahors**" not in result.text and "**Blois**" not in result.text

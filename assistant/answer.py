@@ -327,7 +327,8 @@ class EvidenceScorer:
         wants_list = asks_for_list(question)
         # words the question shares only with a document's title say which document this is
         # ("… sur les temporalités"), not what the answer is
-        focus = [[q for q in qstems if q not in _topic_stems(p)] for p in passages]
+        topics = [_topic_stems(p) for p in passages]
+        focus = [[q for q in qstems if q not in topic] for topic in topics]
         for c, st in zip(cands, stems, strict=True):
             c.lex = coverage(qstems, st, keys, idf)
             if len(c.text) > 300:  # a long list covers many words without answering better

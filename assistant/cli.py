@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     _add_store(p)
     p.add_argument("--k", type=int, default=None,
-                   help="passages lus pour répondre (défaut FP_ANSWER_K, 10)")
+                   help="passages lus pour répondre (défaut FP_ANSWER_K, 15)")
     p.add_argument("--mode", choices=("answer", "compare"), default="answer",
                    help="answer : réponse ; compare : une ligne par territoire")
     _add_filters(p)

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
         description="How hybrid search merges dense and BM25: mean of min-max scaled scores "
         "('relative', best on the gold set) or reciprocal rank fusion ('rrf').",
     )
-    answer_k: int = Field(default=10, ge=1, le=50, description="Passages read to answer a question.")
+    answer_k: int = Field(default=15, ge=1, le=50, description="Passages read to answer a question.")
     answer_per_doc: int = Field(
         default=3, ge=1, le=20, description="Most passages of one document read to answer."
     )

@@ -91,7 +91,7 @@ def claim_before(text: str, pos: int) -> str:
     head = text[:pos].rstrip()
     while (m := _TRAILING_MARKER.search(head)) is not None:
         head = head[: m.start()].rstrip()
-    body = head.rstrip(".!?… ")
+    body = head.rstrip(".!?…»”\"') ")  # "… chaque maire compte. »" ends at the quote, not inside
     boundary = 0
     for m in _CLAIM_END.finditer(body):
         boundary = m.end()

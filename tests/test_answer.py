@@ -280,6 +280,18 @@ def test_markers_after_the_period_cite_the_sentence_before(passages):
     assert "portage de repas" in cited.citations[0].excerpt
 
 
+def test_a_claim_ending_with_a_closing_quote_is_cited_whole():
+    """« … chaque maire compte. » [1]: the claim ends at the quote, not inside it."""
+    text = ("Vision\nLe Grand Reims se veut « à deux échelles ». La vision adoptée est la suivante :\n"
+            "« Un territoire qui fait de sa diversité une force. Une gouvernance où chaque maire compte. »\nElle repose sur la subsidiarité.")
+    ps = [_p(1, text, "Feuille de route — Grand Reims", territories=["Grand Reims"], doc_id="fdr-reims")]
+    cited = clean_citations("- La vision adoptée est la suivante : [1]\n  - « Un territoire qui fait de sa "
+                            "diversité une force. Une gouvernance où chaque maire compte. » [1]", ps,
+                            max_excerpts=4)
+    assert "chaque maire compte" in cited.citations[0].excerpt
+    assert "deux échelles" not in cited.citations[0].excerpt
+
+
 # --------------------------------------------------------------------------- follow-ups
 
 

@@ -283,7 +283,8 @@ def test_markers_after_the_period_cite_the_sentence_before(passages):
 def test_a_claim_ending_with_a_closing_quote_is_cited_whole():
     """« … chaque maire compte. » [1]: the claim ends at the quote, not inside it."""
     text = ("Vision\nLe Grand Reims se veut « à deux échelles ». La vision adoptée est la suivante :\n"
-            "« Un territoire qui fait de sa diversité une force. Une gouvernance où chaque maire compte. »\nElle repose sur la subsidiarité.")
+            "« Un territoire qui fait de sa diversité une force. Une gouvernance où chaque maire compte. »\n"
+            "Elle repose sur la subsidiarité.")
     ps = [_p(1, text, "Feuille de route — Grand Reims", territories=["Grand Reims"], doc_id="fdr-reims")]
     cited = clean_citations("- La vision adoptée est la suivante : [1]\n  - « Un territoire qui fait de sa "
                             "diversité une force. Une gouvernance où chaque maire compte. » [1]", ps,

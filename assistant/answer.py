@@ -281,9 +281,10 @@ class EvidenceScorer:
     retrieval rank): the embedding model costs tens of milliseconds per sentence on a CPU.
     """
 
-    def __init__(self, embeddings: Embeddings, max_sentences: int = 32) -> None:
+    def __init__(self, embeddings: Embeddings, max_sentences: int = 32, reranker: str = "") -> None:
         self.embeddings = embeddings
         self.max_sentences = max_sentences
+        self.reranker = reranker  # a local CrossEncoder folder (FP_RERANKER), "" = none
         self.lo, self.hi = _dense_range(embeddings)
 
     def _norm(self, cos: np.ndarray | float) -> np.ndarray:
@@ -352,6 +353,12 @@ class EvidenceScorer:
         window = 0.66 * (self.hi - self.lo)
         relative = np.clip((cos - (float(cos.max()) - window)) / window, 0.0, 1.0)
         dense = 0.5 * self._norm(cos) + 0.5 * relative
+        if self.reranker:
+            # a cross-encoder reads the question and the sentence together: it judges whether the
+            # sentence answers, where two separate embeddings only say they share a topic. It
+            # replaces the cosine for choosing sentences; the refusal score stays on the cosine,
+            # which the threshold was calibrated on.
+            dense = _reader_scores(self.reranker, question, [c.text for c in chosen])
         for c, v, cs, d in zip(chosen, vecs, cos, dense, strict=True):
             c.vec, c.cos, c.dense = v, float(cs), float(d)
         # how strongly retrieval ranked each passage (its fused score, else its rank)
@@ -396,6 +403,20 @@ class EvidenceScorer:
         score = W_DENSE * float(self._norm(best_cos)) + W_LEXICAL * best_pcov
         missing = expect.label if expect is not None and not any(c.fits for c in cands) else ""
         return Evidence(round(score, 4), best_cos, best_pcov, cands, missing)
+
+
+def _reader_scores(reranker: str, question: str, sentences: list[str]) -> np.ndarray:
+    """Cross-encoder relevance of each sentence, 0..1: half absolute (logits through a
+    sigmoid, as sentence-transformers CrossEncoders emit them), half relative to the best."""
+    from assistant.retriever import _cross_encoder
+
+    if not sentences:
+        return np.zeros(0)
+    raw = np.asarray(_cross_encoder(reranker).predict([(question, t) for t in sentences]), dtype=np.float64)
+    absolute = raw if raw.min() >= 0.0 and raw.max() <= 1.0 else 1.0 / (1.0 + np.exp(-raw))
+    span = float(absolute.max() - absolute.min())
+    relative = (absolute - absolute.min()) / span if span > 0 else np.ones_like(absolute)
+    return 0.5 * absolute + 0.5 * relative
 
 
 def named_fabrique(question: str, passages: Sequence[Passage]) -> str | None:
@@ -702,7 +723,7 @@ class Answerer(ABC):
                 from ingest.embeddings import get_embeddings
 
                 self._embeddings = get_embeddings(self.settings.embeddings)
-            self._scorer = EvidenceScorer(self._embeddings)
+            self._scorer = EvidenceScorer(self._embeddings, reranker=self.settings.reranker)
         return self._scorer
 
     def evidence(self, question: str, passages: Sequence[Passage]) -> Evidence:
@@ -866,7 +887,7 @@ def get_answerer(settings: Settings | None = None, embeddings: Embeddings | None
     """The back-end the settings name, built once per configuration."""
     s = settings or get_settings()
     key = (s.llm, s.openai_base_url, s.llm_model, s.llm_temperature, s.embeddings, s.refusal_threshold,
-           s.answer_max_sentences, id(embeddings) if embeddings else None)
+           s.answer_max_sentences, s.reranker, id(embeddings) if embeddings else None)
     with _LOCK:
         if key not in _ANSWERERS:
             if s.llm == "openai":

@@ -791,3 +791,28 @@ def test_a_numbered_section_title_is_not_quoted_as_an_answer(e5):
     # the document's label: it names three territories, it is not Cahors's point
     assert "Colmar Agglomération (Haut-Rhin). [1]" in result.text and "Grand Cahors" in result.text
     assert "**Cahors**" not in result.text and "**Blois**" not in result.text
+
+
+def test_a_configured_cross_encoder_chooses_the_sentences(e5, monkeypatch):
+    """FP_RERANKER also reads each candidate sentence against the question: the sentence it
+    judges the answer leads, whatever the cosines; the refusal score stays the calibrated one."""
+    import assistant.retriever as retriever_mod
+
+    class FakeCrossEncoder:
+        def predict(self, pairs):
+            return [4.0 if "transport solidaire" in text else -4.0 for _, text in pairs]
+
+    monkeypatch.setattr(retriever_mod, "_cross_encoder", lambda path: FakeCrossEncoder())
+    text = ("Les leviers identifiés\n"
+            "Le groupe de travail de Jonzac a longuement discuté des déplacements des aînés en 2040. "
+            "Un service de transport solidaire reposant sur des bénévoles est jugé réaliste à court terme.")
+    ps = [_p(1, text, "Compte rendu du séminaire local n°3 — Jonzac", territories=["Jonzac"],
+             doc_id="cr-jonzac-3")]
+    q = "Qu'a retenu le groupe de travail de Jonzac pour les déplacements des aînés ?"
+    plain = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5)
+    reader = ExtractiveAnswerer(Settings(refusal_threshold=0.0, reranker="/models/fake"), e5)
+    assert "longuement discuté" in plain.evidence(q, ps).candidates[0].text
+    ev = reader.evidence(q, ps)
+    assert "transport solidaire" in ev.candidates[0].text
+    assert ev.score == plain.evidence(q, ps).score
+    assert "transport solidaire" in reader.answer(q, ps).text.splitlines()[3]

@@ -62,6 +62,11 @@ def _p(rank: int, text: str, title: str, *, territories: list[str], fabrique: tu
     )
 
 
+def _quote(e5, question: str, passages: list[Passage]):
+    """The extractive answer with refusal off: these tests are about which sentences it quotes."""
+    return ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(question, passages)
+
+
 @pytest.fixture(scope="module")
 def passages() -> list[Passage]:
     return [
@@ -640,8 +645,7 @@ def test_a_quoted_announcement_brings_its_list(e5):
             "Une habitante a résumé : « Je ne sors plus l'après-midi en été. »")
     ps = [_p(1, text, "Compte rendu du séminaire local n°2 — Nîmes", territories=["Nîmes"],
              doc_id="cr-nimes-2")]
-    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
-        "Qu'a montré la déambulation avec les habitantes âgées jusqu'à l'arrêt de bus ?", ps)
+    result = _quote(e5, "Qu'a montré la déambulation avec les habitantes âgées jusqu'à l'arrêt de bus ?", ps)
     assert result.grounded
     assert "cellules commerciales vacantes" in result.text
     assert "  - escaliers sans rampe" in result.text
@@ -709,8 +713,8 @@ def test_a_question_asking_for_a_list_gets_the_whole_list_in_order(e5):
     """PDF lists lose their markers: unmarked action items after "… suivantes :" are still a
     list, quoted whole and in the document's order, each once, under their announcement."""
     ps = _gornac()
-    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
-        "Quelles pistes d'action ont été évoquées lors du premier séminaire local de Gornac ?", ps)
+    result = _quote(
+        e5, "Quelles pistes d'action ont été évoquées lors du premier séminaire local de Gornac ?", ps)
     assert result.grounded
     lines = result.text.splitlines()
     items = [ln for ln in lines if ln.startswith("  - ")]
@@ -723,8 +727,8 @@ def test_a_question_asking_for_a_list_gets_the_whole_list_in_order(e5):
 
 def test_a_single_item_question_does_not_get_the_whole_list(e5):
     """"Que prévoit Gornac pour l'eau de pluie ?" is answered by the item, not the list."""
-    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
-        "Que prévoit Gornac pour récupérer l'eau de pluie des bâtiments communaux ?", _gornac())
+    result = _quote(
+        e5, "Que prévoit Gornac pour récupérer l'eau de pluie des bâtiments communaux ?", _gornac())
     assert result.grounded
     assert "récupérateurs d'eau de pluie" in result.text
     assert "pratiques culturales" not in result.text
@@ -739,8 +743,7 @@ def test_an_announcement_brings_the_formula_it_announces(e5):
             "Cette vision ne vise pas à créer une nouvelle institution.")
     ps = [_p(1, text, "Feuille de route — Nantes Métropole", territories=["Nantes Métropole"],
              doc_id="fdr-nantes")]
-    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
-        "Quelle vision à l'horizon 2040 Nantes Métropole a-t-elle adoptée ?", ps)
+    result = _quote(e5, "Quelle vision à l'horizon 2040 Nantes Métropole a-t-elle adoptée ?", ps)
     assert result.grounded
     assert "se nourrissent mutuellement" in result.text
     assert "se nourrissent mutuellement" in result.citations[0].excerpt
@@ -768,8 +771,8 @@ def test_a_question_naming_a_territory_is_answered_from_its_fabrique(e5):
               "réaliste à court terme par le groupe de travail.",
            "Compte rendu du séminaire local n°3 — Jonzac", territories=["Jonzac"], doc_id="cr-jonzac-3"),
     ]
-    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
-        "Quelles actions le groupe de travail de Jonzac a-t-il retenues au troisième séminaire local ?", ps)
+    q = "Quelles actions le groupe de travail de Jonzac a-t-il retenues au troisième séminaire local ?"
+    result = _quote(e5, q, ps)
     assert result.grounded
     assert result.citations[0].doc_id == "cr-jonzac-3"
     assert "transport solidaire" in result.text.splitlines()[3]
@@ -783,8 +786,7 @@ def test_a_numbered_section_title_is_not_quoted_as_an_answer(e5):
             "Colmar Agglomération (Haut-Rhin).")
     ps = [_p(1, text, "Cahier des charges — temporalités", territories=["Blois", "Cahors", "Colmar"],
              fabrique=TEMPO, doc_type="cahier_des_charges", doc_id="tempo-cdc")]
-    result = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(
-        "Quels territoires ont été accompagnés par la Fabrique temporalités ?", ps)
+    result = _quote(e5, "Quels territoires ont été accompagnés par la Fabrique temporalités ?", ps)
     assert result.grounded
     assert "Territoires accompagnés" not in result.text
     # the whole list, its last item too (PDF lists end with "." after the others' ";"), under

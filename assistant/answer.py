@@ -302,7 +302,7 @@ class EvidenceScorer:
         contexts: list[set[str]] = []
         for pidx, p in enumerate(passages):
             # a sentence of Jonzac's roadmap is about Jonzac even when it does not say so
-            # and a sentence under "Pistes d'action évoquées" is a pista d'action
+            # and a sentence under "Pistes d'action évoquées" is a piste d'action
             context = set(content_stems(" ".join([*(p.meta.get("territories") or []),
                                                   str(p.meta.get("section") or "")]), generic=True))
             contexts.append(context)
@@ -408,11 +408,12 @@ class EvidenceScorer:
 def _reader_scores(reranker: str, question: str, sentences: list[str]) -> np.ndarray:
     """Cross-encoder relevance of each sentence, 0..1: half absolute (logits through a
     sigmoid, as sentence-transformers CrossEncoders emit them), half relative to the best."""
-    from assistant.retriever import _cross_encoder
+    from assistant.retriever import load_cross_encoder
 
     if not sentences:
         return np.zeros(0)
-    raw = np.asarray(_cross_encoder(reranker).predict([(question, t) for t in sentences]), dtype=np.float64)
+    pairs = [(question, t) for t in sentences]
+    raw = np.asarray(load_cross_encoder(reranker).predict(pairs), dtype=np.float64)
     absolute = raw if raw.min() >= 0.0 and raw.max() <= 1.0 else 1.0 / (1.0 + np.exp(-raw))
     span = float(absolute.max() - absolute.min())
     relative = (absolute - absolute.min()) / span if span > 0 else np.ones_like(absolute)

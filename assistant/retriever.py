@@ -111,7 +111,7 @@ class Passage:
 
 
 @lru_cache(maxsize=2)
-def _cross_encoder(path: str) -> Any:
+def load_cross_encoder(path: str) -> Any:
     """Load a local CrossEncoder once per process (imports torch: only when configured)."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -382,7 +382,7 @@ class Retriever:
         head, tail = ordered[:n], ordered[n:]
         if not head:
             return ordered
-        scores = _cross_encoder(self.reranker).predict([(query, p.text) for p in head])
+        scores = load_cross_encoder(self.reranker).predict([(query, p.text) for p in head])
         for p, s in zip(head, scores, strict=True):
             p.rerank = float(s)
         return sorted(head, key=lambda p: -(p.rerank or 0.0)) + tail

@@ -804,7 +804,7 @@ def test_a_configured_cross_encoder_chooses_the_sentences(e5, monkeypatch):
         def predict(self, pairs):
             return [4.0 if "transport solidaire" in text else -4.0 for _, text in pairs]
 
-    monkeypatch.setattr(retriever_mod, "_cross_encoder", lambda path: FakeCrossEncoder())
+    monkeypatch.setattr(retriever_mod, "load_cross_encoder", lambda path: FakeCrossEncoder())
     text = ("Les leviers identifiés\n"
             "Le groupe de travail de Jonzac a longuement discuté des déplacements des aînés en 2040. "
             "Un service de transport solidaire reposant sur des bénévoles est jugé réaliste à court terme.")

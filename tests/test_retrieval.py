@@ -458,7 +458,7 @@ def test_reranker_when_configured_reorders_the_fused_head(shared, e5, monkeypatc
         def predict(self, pairs):
             return [1.0 if "Laïta" in text else 0.0 for _, text in pairs]
 
-    monkeypatch.setattr(mod, "_cross_encoder", lambda path: FakeCrossEncoder())
+    monkeypatch.setattr(mod, "load_cross_encoder", lambda path: FakeCrossEncoder())
     r = retriever(shared, e5)
     r.reranker = "/models/fake-cross-encoder"
     hits = r.search("navette fluviale", k=4)
@@ -466,11 +466,11 @@ def test_reranker_when_configured_reorders_the_fused_head(shared, e5, monkeypatc
 
 
 def test_missing_reranker_folder_is_a_clear_error(tmp_path):
-    from assistant.retriever import _cross_encoder
+    from assistant.retriever import load_cross_encoder
     from ingest.errors import StoreError
 
     with pytest.raises(StoreError, match="FP_RERANKER"):
-        _cross_encoder(str(tmp_path / "pas-de-modele"))
+        load_cross_encoder(str(tmp_path / "pas-de-modele"))
 
 
 def test_cli_search_is_hybrid(env_store, shared, capsys, e5, monkeypatch):

@@ -558,7 +558,8 @@ def _list_item(u: Unit) -> bool:
     return u.bullet or u.text[:1].islower() or u.text.rstrip().endswith(";")
 
 
-def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 6) -> list[str]:
+def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 6,
+               keep: frozenset[str] = frozenset()) -> list[str]:
     """The list a quoted sentence introduces ("Les observations ont été consignées :" and
     its items), quoted after it.
 
@@ -593,8 +594,8 @@ def list_after(c: Candidate, passage: Passage, quoted: set[str], limit: int = 6)
         if u.text not in quoted:
             items.append(u.text)
             quoted.add(u.text)
-        if len(items) == limit:
-            break
+        if len(items) >= limit and not keep & {v.text for v in following[j + 1:]}:
+            break  # past the limit only to reach an item the answer quotes anyway (`keep`)
     return out + items if items else []
 
 
@@ -785,7 +786,11 @@ class ExtractiveAnswerer(Answerer):
         strong = LIST_FLOOR * (chosen[0].rel if chosen else 0.0)
         groups: OrderedDict[str, list[str]] = OrderedDict()
         quoted: set[str] = set()
-        for c in chosen:  # best first; the groups keep the order they first appear in
+        keep = frozenset(c.text for c in chosen)
+        # the strongest first (best first within), so that a weaker item of a list one of them
+        # announces is quoted in its list, in order; the groups keep the order they appear in
+        chosen = sorted(chosen, key=lambda c: c.rel < strong)
+        for c in chosen:
             if c.text in quoted:
                 continue  # already quoted with the list it belongs to
             n, passage = c.pidx + 1, passages[c.pidx]
@@ -801,7 +806,7 @@ class ExtractiveAnswerer(Answerer):
             out = [f"- {c.text} [{n}]"]
             if expand:
                 out += [f"  - {item} [{n}]"
-                        for item in list_after(c, passage, quoted, limit=6 if enumerate_ else 3)]
+                        for item in list_after(c, passage, quoted, 6 if enumerate_ else 3, keep)]
             groups.setdefault(_group_label(c, passages), []).extend(out)
         lines = [LEAD_ANSWER]
         for label, out in groups.items():

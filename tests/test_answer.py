@@ -818,3 +818,16 @@ def test_a_configured_cross_encoder_chooses_the_sentences(e5, monkeypatch):
     assert "transport solidaire" in ev.candidates[0].text
     assert ev.score == plain.evidence(q, ps).score
     assert "transport solidaire" in reader.answer(q, ps).text.splitlines()[3]
+
+
+def test_a_list_goes_past_its_limit_only_to_reach_an_item_the_answer_quotes():
+    from assistant.answer import Candidate, list_after
+    from assistant.frtext import split_units
+
+    items = [f"Créer l'action numéro {i} pour la commune." for i in range(1, 9)]
+    ps = _gornac()
+    ps[0].text = "Les pistes suivantes ont été notées :\n" + "\n".join(items)
+    announce = split_units(ps[0].text)[0]
+    c = Candidate(0, announce, 0.0, 0.0)
+    assert list_after(c, ps[0], set(), 6) == items[:6]
+    assert list_after(c, ps[0], set(), 6, frozenset({items[6]})) == items[:7]

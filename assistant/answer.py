@@ -251,6 +251,8 @@ def _usable(unit: Unit, i: int, n: int, passage: Passage) -> bool:
     if not unit.bullet and i == 0 and text[:1].islower():
         return False  # starts mid-sentence: the chunker cut the passage there
     terminal = re.search(r"[.!?…:;»\"”)]\s*$", text)
+    if text.rstrip().endswith("?"):
+        return False  # a question in a source (a title, an agenda, a survey) answers nothing
     if not unit.bullet and i == n - 1 and not terminal:
         return False  # ends mid-sentence
     if not unit.bullet and not terminal and " | " not in text and len(words(text)) < 20:
@@ -371,8 +373,6 @@ class EvidenceScorer:
             end = c.text.rstrip()[-1:]
             if end == ":":
                 c.rel -= 0.1  # "Quatre enjeux ont été identifiés :" announces, does not say
-            elif end == "?":
-                c.rel -= 0.15  # a question in a source (agenda, survey) is not an answer
             if len(c.text) > 400:
                 c.rel -= 0.1  # a 900-character list of participants is not a readable answer
             if c.echo:

@@ -831,3 +831,13 @@ def test_a_list_goes_past_its_limit_only_to_reach_an_item_the_answer_quotes():
     c = Candidate(0, announce, 0.0, 0.0)
     assert list_after(c, ps[0], set(), 6) == items[:6]
     assert list_after(c, ps[0], set(), 6, frozenset({items[6]})) == items[:7]
+
+
+def test_a_question_in_a_source_is_never_quoted_as_an_answer(e5):
+    text = ("Comment se déplacer et rester lié aux autres quand on ne conduit plus ?\n"
+            "À Prémesques, une navette communale conduit les aînés au marché deux fois par semaine.")
+    ps = [_p(1, text, "Synthèse des séminaires intersites — vieillissement", territories=["Prémesques"],
+             doc_id="synthese-vieil")]
+    result = _quote(e5, "Comment les aînés qui ne conduisent plus se déplacent-ils ?", ps)
+    assert result.grounded and "navette communale" in result.text
+    assert "rester lié aux autres" not in result.text

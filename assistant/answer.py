@@ -74,6 +74,7 @@ ECHO_PENALTY = 0.4
 # better judge of its document than one sentence's cosine.
 W_SENT_DENSE, W_SENT_LEXICAL, W_SENT_PASSAGE, W_FITS, W_PRIOR = 0.5, 0.4, 0.1, 0.3, 0.4
 W_LIST = 0.15
+META_PENALTY = 0.5  # sections a report keeps for itself (see _meta_section)
 LIST_FLOOR = 0.7  # lists are quoted whole only after sentences this close to the best
 
 
@@ -363,6 +364,7 @@ class EvidenceScorer:
             dense = _reader_scores(self.reranker, question, [c.text for c in chosen])
         for c, v, cs, d in zip(chosen, vecs, cos, dense, strict=True):
             c.vec, c.cos, c.dense = v, float(cs), float(d)
+        meta = [_meta_section(p, qstems) for p in passages]
         # how strongly retrieval ranked each passage (its fused score, else its rank)
         top_fused = max((p.fused for p in passages), default=0.0)
         prior = ([p.fused / top_fused for p in passages] if top_fused > 0
@@ -377,6 +379,8 @@ class EvidenceScorer:
                 c.rel -= 0.1  # a 900-character list of participants is not a readable answer
             if c.echo:
                 c.rel *= ECHO_PENALTY
+            if meta[c.pidx]:
+                c.rel *= META_PENALTY
         # a question naming a territory is not answered by what another territory did
         known = {str(t) for p in passages for t in p.meta.get("territories") or []}
         named = {t for t in known if mentions(question, t) >= 0}
@@ -437,6 +441,20 @@ def named_fabrique(question: str, passages: Sequence[Passage]) -> str | None:
     if not scores or scores[0][0] == 0 or (len(scores) > 1 and scores[1][0] >= scores[0][0]):
         return None
     return scores[0][1]
+
+
+_META_SECTION = re.compile(
+    r"^(?:\d+\.\s*)?(?:objectifs?(?: de la s[ée]ance)?|participants|qui [ée]tait l[àa]"
+    r"|prochaines? [ée]tapes?|rappel des s[ée]ances pr[ée]c[ée]dentes|suites)\s*$", re.I)
+
+
+def _meta_section(p: Passage, qstems: list[str]) -> bool:
+    """A report's own bookkeeping ("Objectifs de la séance", "Participants", "Prochaines
+    étapes"): what the day was meant to do or who came, not what it found, unless asked."""
+    section = str(p.meta.get("section") or "")
+    if not _META_SECTION.match(section.strip()):
+        return False
+    return not set(qstems) & set(content_stems(section, generic=True))
 
 
 def _topic_stems(p: Passage) -> set[str]:

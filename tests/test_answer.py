@@ -841,3 +841,21 @@ def test_a_question_in_a_source_is_never_quoted_as_an_answer(e5):
     result = _quote(e5, "Comment les aînés qui ne conduisent plus se déplacent-ils ?", ps)
     assert result.grounded and "navette communale" in result.text
     assert "rester lié aux autres" not in result.text
+
+
+def test_a_reports_objectives_do_not_answer_for_its_results(e5):
+    """"Objectifs de la séance: aboutir à une vision commune" restates the question; the vision
+    the day adopted is under another heading."""
+    title = "Compte rendu du séminaire local n°3 — Toulouse Métropole"
+    goal = _p(1, "Objectifs de la séance\nCette troisième séance devait aboutir à une vision commune de la "
+                 "relation entre la métropole et le Gers à l'horizon 2035.", title,
+              territories=["Toulouse Métropole"], doc_id="cr-toulouse-3")
+    goal.meta["section"] = "Objectifs de la séance"
+    vision = _p(2, "La vision retenue\nLes participants ont adopté une formulation : « En 2035, la métropole "
+                   "et les Portes de Gascogne forment un couple de territoires. »", title,
+                territories=["Toulouse Métropole"], doc_id="cr-toulouse-3")
+    vision.meta["section"] = "La vision retenue"
+    ev = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).evidence(
+        "Quelle vision commune de la relation avec le Gers a été formulée lors du troisième séminaire ?",
+        [goal, vision])
+    assert "couple de territoires" in ev.candidates[0].text

@@ -74,6 +74,7 @@ ECHO_PENALTY = 0.4
 # better judge of its document than one sentence's cosine.
 W_SENT_DENSE, W_SENT_LEXICAL, W_SENT_PASSAGE, W_FITS, W_PRIOR = 0.5, 0.4, 0.1, 0.3, 0.4
 W_LIST = 0.15
+DOC_TYPE_PENALTY = 0.4  # a kind of document the question names (see named_doc_type)
 META_PENALTY = 0.5  # sections a report keeps for itself (see _meta_section)
 LIST_FLOOR = 0.7  # lists are quoted whole only after sentences this close to the best
 
@@ -402,6 +403,13 @@ class EvidenceScorer:
             for c in cands:
                 if passages[c.pidx].meta.get("fabrique") != fabrique:
                     c.rel *= 0.3
+        # and a question naming a kind of document ("le cahier des charges", "sa feuille de
+        # route") asks what that document says
+        doc_type = named_doc_type(question)
+        if doc_type and any(p.meta.get("doc_type") == doc_type for p in passages):
+            for c in cands:
+                if passages[c.pidx].meta.get("doc_type") != doc_type:
+                    c.rel *= DOC_TYPE_PENALTY
         cands.sort(key=lambda c: -c.rel)
         best_cos = float(cos.max())
         score = W_DENSE * float(self._norm(best_cos)) + W_LEXICAL * best_pcov
@@ -422,6 +430,23 @@ def _reader_scores(reranker: str, question: str, sentences: list[str]) -> np.nda
     span = float(absolute.max() - absolute.min())
     relative = (absolute - absolute.min()) / span if span > 0 else np.ones_like(absolute)
     return 0.5 * absolute + 0.5 * relative
+
+
+_DOC_TYPE_CUES = (
+    ("cahier_des_charges", r"cahier des charges"),
+    ("feuille_de_route", r"feuilles? de route"),
+    ("seminaire_intersites", r"intersites?|synthese des seminaires"),
+    ("seminaire_local", r"comptes? rendus?|seminaires? locaux?|seminaire local"),
+    ("publication", r"rapport final|publication|guide de resultats"),
+)
+
+
+def named_doc_type(question: str) -> str | None:
+    """The kind of document a question names ("le cahier des charges", "sa feuille de
+    route", "le rapport final"), when it names exactly one."""
+    f = fold(question)
+    found = {t for t, cue in _DOC_TYPE_CUES if re.search(rf"\b(?:{cue})\b", f)}
+    return found.pop() if len(found) == 1 else None
 
 
 def named_fabrique(question: str, passages: Sequence[Passage]) -> str | None:

@@ -859,3 +859,23 @@ def test_a_reports_objectives_do_not_answer_for_its_results(e5):
         "Quelle vision commune de la relation avec le Gers a été formulée lors du troisième séminaire ?",
         [goal, vision])
     assert "couple de territoires" in ev.candidates[0].text
+
+
+def test_a_question_naming_a_kind_of_document_is_answered_from_it(e5):
+    from assistant.answer import named_doc_type
+
+    assert named_doc_type("Quels publics le cahier des charges vise-t-il ?") == "cahier_des_charges"
+    assert named_doc_type("Quelle vision le Grand Reims a-t-il retenue dans sa feuille de route ?") \
+        == "feuille_de_route"
+    assert named_doc_type("Quel regard le rapport final porte-t-il sur les XXL ?") == "publication"
+    assert named_doc_type("Comment les territoires ont-ils traité la mobilité ?") is None
+    cdc = _p(1, "Le titulaire portera une attention particulière aux ménages en situation de précarité et "
+                "aux femmes enceintes.", "Cahier des charges — santé environnementale", territories=[],
+             doc_type="cahier_des_charges", doc_id="pvse-cdc")
+    pub = _p(2, "Les publics prioritaires des actions de santé environnementale sont les familles avec "
+                "enfants et les habitants des logements dégradés.", "Enseignements — santé environnementale",
+             territories=[], doc_type="publication", doc_id="pvse-pub")
+    ev = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).evidence(
+        "Quels publics le cahier des charges de la Fabrique santé environnementale demande-t-il de "
+        "considérer en priorité ?", [pub, cdc])
+    assert ev.candidates[0].text.startswith("Le titulaire")

@@ -20,11 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 
-from assistant.answer import get_answerer
-from assistant.config import get_settings
-from assistant.index import open_index
-from assistant.retriever import Retriever, answer_context
-from ingest.embeddings import get_embeddings
+from assistant.retriever import answer_context
+from benchmarks.answering import open_answering
 
 QUESTIONS = [
     "Comment configurer un routeur wifi ?",
@@ -47,13 +44,7 @@ def main() -> None:
     ap.add_argument("--store", default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    settings = get_settings()
-    if args.store:
-        settings = settings.model_copy(update={"store": Path(args.store)})
-    emb = get_embeddings(settings.embeddings)
-    store, registry = open_index(settings)
-    retriever = Retriever(store, registry, emb, settings.audience)
-    answerer = get_answerer(settings, emb)
+    settings, retriever, answerer, store = open_answering(args.store)
     rows = []
     for q in QUESTIONS:
         ans = answerer.answer(q, answer_context(retriever, q, None, settings))

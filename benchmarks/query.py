@@ -17,12 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 
-from assistant.answer import get_answerer
-from assistant.config import get_settings
 from assistant.evaluate import load_gold
-from assistant.index import open_index
-from assistant.retriever import Retriever, answer_context
-from ingest.embeddings import get_embeddings
+from assistant.retriever import answer_context
+from benchmarks.answering import open_answering
 
 
 def pct(values: list[float], p: float) -> float:
@@ -36,13 +33,7 @@ def main() -> None:
     ap.add_argument("--gold", default="tests/gold/questions.yaml")
     ap.add_argument("--n", type=int, default=40, help="questions timed")
     args = ap.parse_args()
-    settings = get_settings()
-    if args.store:
-        settings = settings.model_copy(update={"store": Path(args.store)})
-    emb = get_embeddings(settings.embeddings)
-    store, registry = open_index(settings)
-    retriever = Retriever(store, registry, emb, settings.audience)
-    answerer = get_answerer(settings, emb)
+    settings, retriever, answerer, store = open_answering(args.store)
     questions = [q.question for q in load_gold(Path(args.gold))][: args.n]
     retriever.search("échauffement", k=8)  # first call pays one-off costs
     search_t, answer_t = [], []

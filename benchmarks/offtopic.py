@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--store", default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    settings, retriever, answerer, store = open_answering(args.store)
+    settings, retriever, answerer, _ = open_answering(args.store)
     rows = []
     for q in QUESTIONS:
         ans = answerer.answer(q, answer_context(retriever, q, None, settings))

@@ -208,7 +208,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from assistant.answer import effective_score
     from assistant.evaluate import evaluate, load_gold, sweep_threshold
-    from assistant.retriever import answer_context
+    from assistant.retriever import answer_context, other_fusion
 
     settings = _settings(args)
     retriever = _retriever(settings)
@@ -232,7 +232,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _print_json(report)
         return EXIT_OK
     print(f"Questions gold : {report['gold']} ({args.gold})")
-    other = "rrf" if report["fusion"] != "rrf" else "relative"
+    other = other_fusion(report["fusion"])
     heads = (f"hybride ({report['fusion']})", "dense seul", f"hybride ({other})")
     print(f"{'':<18}" + "".join(f"{h:>20}" for h in heads))
     for key in ("recall@5", "recall@10", "mrr", "page_accuracy", "search_p50_s"):

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from assistant.retriever import Filters, Passage, Retriever
+from assistant.retriever import Filters, Passage, Retriever, other_fusion
 from ingest.metadata import fold
 
 
@@ -113,7 +113,7 @@ def retrieval_metrics(
 def evaluate(retriever: Retriever, questions: list[GoldQuestion], answer_fn: Callable | None = None) -> dict:
     """Hybrid (configured fusion), dense-only and, for the record, the other fusion's
     retrieval figures, plus answer figures when an answerer is given."""
-    other = "rrf" if retriever.fusion != "rrf" else "relative"
+    other = other_fusion(retriever.fusion)
     report: dict[str, Any] = {
         "gold": len(questions),
         "fusion": retriever.fusion,

@@ -42,6 +42,11 @@ DENSE_WEIGHT = 0.5  # relative fusion: equal say to the dense and the lexical sc
 FUSIONS = ("relative", "rrf")
 
 
+def other_fusion(fusion: str) -> str:
+    """The fusion not in use, reported beside it by the evaluation."""
+    return "rrf" if fusion != "rrf" else "relative"
+
+
 @dataclass
 class Filters:
     fabrique: str | None = None
@@ -362,10 +367,8 @@ class Retriever:
                                      {"chunk_index": {"$in": [int(idx) - 1, int(idx) + 1]}}]})
         if not clauses:
             return []
-        res = self.store.collection.get(where=clauses[0] if len(clauses) == 1 else {"$or": clauses},
-                                        include=["documents", "metadatas"])
-        hits = [Hit(cid, res["documents"][i] or "", meta_lists(res["metadatas"][i] or {}), 0.0)
-                for i, cid in enumerate(res["ids"]) if cid not in have]
+        found = self.store.get(where=clauses[0] if len(clauses) == 1 else {"$or": clauses})
+        hits = [h for h in found if h.chunk_id not in have]
         source = {(p.meta.get("doc_id"), p.meta.get("chunk_index")): p for p in passages[:top]}
         out = []
         for h in self.live(hits):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.frtext import GENERIC, STOPWORDS, content_stems, fold, stem, synonyms_of, words
+from assistant.frtext import STOPWORDS, content_stems, fold, key_stems, stem, synonyms_of, words
 
 _NUMBER_WORDS = (
     "deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize "
@@ -139,9 +139,8 @@ def expectation(question: str) -> Expectation | None:
         kind = "count"
     if kind is None:
         return None
-    anchors = set(_YEAR.findall(question))
-    ws = words(question)
-    anchors |= {stem(w) for w in ws[1:] if w[:1].isupper() and fold(w) not in GENERIC | STOPWORDS}
+    # its years and names (key_stems without the other numbers: "250 foyers" is the answer)
+    anchors = set(_YEAR.findall(question)) | {s for s in key_stems(question) if not s.isdigit()}
     return Expectation(kind, _focus(noun), frozenset(anchors))
 
 

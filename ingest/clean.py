@@ -274,6 +274,20 @@ def find_running_lines(pages: list[Page]) -> set[str]:
     return {key for key, n in counts.items() if n >= threshold}
 
 
+def running_lines(pages: list[Page]) -> list[str]:
+    """The running headers/footers as first printed (what `clean_pages` removes), page
+    numbers aside: a report's header often names its fabrique or its territory."""
+    prepared = [p if p.blocks else Page(p.number, p.text, blocks_from_text(p.text)) for p in pages]
+    running = find_running_lines(prepared)
+    seen: dict[str, str] = {}
+    for page in prepared:
+        for line in _page_lines(page):
+            key = _line_key(line)
+            if key in running and key not in seen and re.search(r"[^\W\d_]{3}", line):
+                seen[key] = collapse_spaces(normalize_chars(line)).strip()
+    return list(seen.values())
+
+
 def _strip_running(blocks: list[Block], running: set[str]) -> list[Block]:
     """Remove running lines contiguous with the top or bottom edge of the page."""
     if not running:

@@ -35,7 +35,14 @@ from typing import Any
 
 import yaml
 
-from ingest.clean import blocks_from_text, clean_pages, heading_level_from_text, render_blocks
+from ingest.clean import (
+    blocks_from_text,
+    clean_pages,
+    heading_level_from_text,
+    render_blocks,
+    running_lines,
+)
+from ingest.declared import canonical_key
 from ingest.errors import IngestError
 from ingest.models import LoadedDocument, Page
 
@@ -102,11 +109,12 @@ def load(
         raise IngestError(
             p, f"{_FORMAT_LABEL[fmt]} illisible ou corrompu ({_detail(exc)})", "corrupt"
         ) from exc
+    running = running_lines(pages) if fmt == "pdf" else []
     if clean:
         pages = clean_pages(pages)
     if not any(page.text.strip() for page in pages):
         raise IngestError(p, "aucun texte exploitable dans le fichier", "no_text")
-    return LoadedDocument(path=str(p), pages=pages, file_meta=meta, fmt=fmt)
+    return LoadedDocument(path=str(p), pages=pages, file_meta=meta, fmt=fmt, running=running)
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -403,8 +411,22 @@ _JUNK_TITLE_RE = re.compile(
 )
 
 
+# PDF info entries that describe the producing software, not the document
+_PDF_INFO_TECHNICAL = frozenset({"/producer", "/creator", "/moddate", "/trapped", "/ptex.fullbanner"})
+_PDF_INFO_HANDLED = frozenset({"/title", "/subject", "/keywords", "/author", "/creationdate"})
+_MAX_META_VALUE = 2000  # characters kept of one custom property: metadata, not content
+_MAX_META_KEYS = 100
+
+
 def _pdf_meta(reader: Any) -> dict[str, Any]:
-    """Title, subject, keywords and creation year from the PDF info dictionary."""
+    """What the PDF declares about itself: the info dictionary, then the XMP packet.
+
+    Info entries keep their own names, lower-cased (/Title → "title"); a prestataire's
+    custom entries (/Fabrique, /Annee...) are kept too, as `ingest.declared` decides what
+    they mean. XMP fields are kept under their prefixed names ("dc:title", "pdf:keywords")
+    so that the two sources stay distinguishable. Each source fails on its own: a broken
+    info dictionary or XMP packet loses its metadata, never the document.
+    """
     meta: dict[str, Any] = {}
     try:
         info = reader.metadata or {}
@@ -417,16 +439,130 @@ def _pdf_meta(reader: Any) -> dict[str, Any]:
         keywords = _split_keywords(str(info.get("/Keywords") or ""))
         if keywords:
             meta["keywords"] = keywords
+        author = " ".join(str(info.get("/Author") or "").split())
+        if author:
+            meta["author"] = author
         m = re.match(r"(?:D:)?((?:19|20)\d\d)", str(info.get("/CreationDate") or ""))
         if m:
             meta["created_year"] = int(m.group(1))
+        for key in list(info.keys())[:_MAX_META_KEYS]:
+            lowered = str(key).lower()
+            if lowered in _PDF_INFO_TECHNICAL or lowered in _PDF_INFO_HANDLED:
+                continue
+            value = info.get(key)
+            value = value.get_object() if hasattr(value, "get_object") else value
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                text = " ".join(str(value).split())[:_MAX_META_VALUE]
+                name = lowered.lstrip("/").strip()
+                if text and name:
+                    meta.setdefault(name, text)
     except Exception as exc:  # noqa: BLE001 - broken info dictionaries are common, harmless
         log.debug("métadonnées PDF illisibles : %s", _detail(exc))
+    for key, value in _xmp_meta(reader).items():
+        meta.setdefault(key, value)
     return meta
 
 
+_RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_DC_NS = "http://purl.org/dc/elements/1.1/"
+_PDF_NS = "http://ns.adobe.com/pdf/1.3/"
+_XMP_NS = "http://ns.adobe.com/xap/1.0/"
+_PDFX_NS = "http://ns.adobe.com/pdfx/1.3/"  # Acrobat's « propriétés personnalisées »
+_PDFX_ESCAPE_RE = re.compile("\u2182([0-9a-fA-F]{4})")
+_XMP_FIELDS = {
+    (_DC_NS, "title"): "dc:title",
+    (_DC_NS, "subject"): "dc:subject",
+    (_DC_NS, "description"): "dc:description",
+    (_DC_NS, "date"): "dc:date",
+    (_DC_NS, "type"): "dc:type",
+    (_DC_NS, "coverage"): "dc:coverage",
+    (_PDF_NS, "Keywords"): "pdf:keywords",
+    (_XMP_NS, "CreateDate"): "created_year",
+}
+
+
+def _xmp_meta(reader: Any) -> dict[str, Any]:
+    """dc:title, dc:subject, dc:description, dc:date, dc:type, dc:coverage, pdf:Keywords and
+    custom (pdfx) properties of the XMP packet, from every rdf:Description.
+
+    pypdf parses the packet with entity declarations refused and size limits; its own
+    accessors only look at `rdf:about=""`, which many producers do not write, hence the
+    walk over the parsed tree. Malformed XMP is common and never fails the document.
+    """
+    meta: dict[str, Any] = {}
+    try:
+        xmp = reader.xmp_metadata
+        if xmp is None:
+            return meta
+        for desc in xmp.rdf_root.getElementsByTagNameNS(_RDF_NS, "Description"):
+            nodes = [desc.attributes.item(i) for i in range(desc.attributes.length)]
+            nodes += [c for c in desc.childNodes if c.nodeType == c.ELEMENT_NODE]
+            for node in nodes[:_MAX_META_KEYS]:
+                if node.namespaceURI == _PDFX_NS:
+                    # pypdf writes characters not allowed in XML names as "ↂ" + 4 hex digits
+                    name = _PDFX_ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), node.localName)
+                    name = name.strip().lower()
+                elif (node.namespaceURI, node.localName) in _XMP_FIELDS:
+                    name = _XMP_FIELDS[(node.namespaceURI, node.localName)]
+                else:
+                    continue
+                value = _xmp_value(node)
+                if name == "created_year":
+                    m = re.match(r"\s*((?:19|20)\d\d)", value if isinstance(value, str) else "")
+                    if m:
+                        meta.setdefault(name, int(m.group(1)))
+                    continue
+                if name == "dc:title" and isinstance(value, str) and _JUNK_TITLE_RE.search(value):
+                    continue
+                if value and name:
+                    meta.setdefault(name, value)
+    except Exception as exc:  # noqa: BLE001 - malformed XMP: the info dictionary and text remain
+        log.debug("métadonnées XMP illisibles : %s", _detail(exc))
+    return meta
+
+
+def _xmp_value(node: Any) -> str | list[str]:
+    """A language alternative gives its x-default text, a bag or sequence its items."""
+
+    def text_of(n: Any) -> str:
+        if n.nodeType in (n.ATTRIBUTE_NODE, n.TEXT_NODE, n.CDATA_SECTION_NODE):
+            return n.nodeValue or ""
+        return "".join(text_of(c) for c in n.childNodes)
+
+    def clip(text: str) -> str:
+        return " ".join(text.split())[:_MAX_META_VALUE]
+
+    if node.nodeType == node.ATTRIBUTE_NODE:
+        return clip(node.nodeValue or "")
+    alts = node.getElementsByTagNameNS(_RDF_NS, "Alt")
+    if alts.length:
+        items = list(alts[0].getElementsByTagNameNS(_RDF_NS, "li"))
+        default = [li for li in items if li.getAttribute("xml:lang").lower() == "x-default"]
+        for li in default + items:
+            if clip(text_of(li)):
+                return clip(text_of(li))
+        return ""
+    for container in ("Bag", "Seq"):
+        found = node.getElementsByTagNameNS(_RDF_NS, container)
+        if found.length:
+            items = [clip(text_of(li)) for li in found[0].getElementsByTagNameNS(_RDF_NS, "li")]
+            return [i for i in items if i][:_MAX_META_KEYS]
+    return clip(text_of(node))
+
+
 def _split_keywords(raw: str) -> list[str]:
-    return [k.strip() for k in re.split(r"[;,\n]", raw) if k.strip()]
+    """Keywords split on ; , and new lines, except inside `key=value` or `key: value` items.
+
+    « fabrique=x; territoires=Arras, Lens » must reach `ingest.declared` with Lens still
+    attached to its key; a segment holding = or : is therefore kept whole.
+    """
+    out: list[str] = []
+    for segment in re.split(r"[;\n]", raw):
+        if "=" in segment or ":" in segment:
+            out.append(" ".join(segment.split()))
+        else:
+            out.extend(k.strip() for k in segment.split(","))
+    return [k for k in out if k]
 
 
 # --------------------------------------------------------------------------- PDF geometry
@@ -1052,23 +1188,115 @@ def _docx_table_rows(tbl: Any, qn: Any) -> list[str]:
     return rows
 
 
+# what python-docx's own template writes in dc:description: not the author's words
+_DOCX_BOILERPLATE = frozenset({"generated by python-docx"})
+_CUSTOM_PROPS_PART = "/docProps/custom.xml"
+_CUSTOM_PROPS_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/custom-properties}"
+_DTD_RE = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
+_VT_INTEGERS = frozenset({"i1", "i2", "i4", "i8", "int", "ui1", "ui2", "ui4", "ui8", "uint"})
+
+
 def _docx_meta(document: Any) -> dict[str, Any]:
-    """Title, subject, keywords and creation year from the DOCX core properties."""
+    """Core properties (title, subject, keywords, category, comments, creation year) and the
+    custom properties of docProps/custom.xml, under their own names, lower-cased.
+
+    Word calls dc:description « Commentaires »; it is kept as "description". Each property
+    is read on its own: one malformed value (a date Word never wrote) loses only itself.
+    """
     meta: dict[str, Any] = {}
     try:
         props = document.core_properties
-        if (props.title or "").strip():
-            meta["title"] = props.title.strip()
-        if (props.subject or "").strip():
-            meta["subject"] = props.subject.strip()
-        keywords = _split_keywords(props.keywords or "")
-        if keywords:
-            meta["keywords"] = keywords
-        if props.created is not None:
-            meta["created_year"] = props.created.year
     except Exception as exc:  # noqa: BLE001 - malformed core.xml: metadata is optional
         log.debug("propriétés DOCX illisibles : %s", _detail(exc))
+        props = None
+    for name, attr in (
+        ("title", "title"),
+        ("subject", "subject"),
+        ("keywords", "keywords"),
+        ("category", "category"),
+        ("description", "comments"),
+        ("created_year", "created"),
+    ):
+        if props is None:
+            break
+        try:
+            value = getattr(props, attr)
+        except Exception as exc:  # noqa: BLE001 - one broken property, the others remain
+            log.debug("propriété DOCX %s illisible : %s", attr, _detail(exc))
+            continue
+        if name == "created_year":
+            if value is not None:
+                meta[name] = value.year
+        elif name == "keywords":
+            keywords = _split_keywords(value or "")
+            if keywords:
+                meta[name] = keywords
+        elif (value or "").strip() and value.strip().lower() not in _DOCX_BOILERPLATE:
+            meta[name] = value.strip()
+    for name, value in _docx_custom_properties(document).items():
+        meta.setdefault(name, value)
     return meta
+
+
+def _docx_custom_properties(document: Any) -> dict[str, Any]:
+    """docProps/custom.xml (Fichier > Propriétés > Personnalisation), e.g. fabrique, annee.
+
+    python-docx keeps that part as raw bytes; it is parsed here with entities never
+    resolved, no DTD, no network and lxml's size limits, like the parser python-docx uses
+    for the body, and any DOCTYPE is refused outright: a properties part has no use for one,
+    and XXE or "billion laughs" would hide there. Anything odd loses the custom properties
+    only.
+    """
+    import lxml.etree
+
+    meta: dict[str, Any] = {}
+    try:
+        part = next(
+            (p for p in document.part.package.iter_parts() if str(p.partname) == _CUSTOM_PROPS_PART), None
+        )
+        if part is None:
+            return meta
+        blob = part.blob
+        if _DTD_RE.search(blob):
+            log.debug("propriétés personnalisées DOCX ignorées : DOCTYPE ou entité déclarée")
+            return meta
+        parser = lxml.etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True
+        )
+        root = lxml.etree.fromstring(blob, parser)
+        for prop in list(root.iterchildren(f"{_CUSTOM_PROPS_NS}property"))[:_MAX_META_KEYS]:
+            name = " ".join((prop.get("name") or "").split()).lower()
+            holder = next((c for c in prop.iterchildren() if isinstance(c.tag, str)), None)
+            if not name or holder is None:
+                continue
+            value = _vt_value(holder)
+            if value not in (None, "", []):
+                meta.setdefault(name, value)
+    except Exception as exc:  # noqa: BLE001 - malformed custom.xml: metadata is optional
+        log.debug("propriétés personnalisées DOCX illisibles : %s", _detail(exc))
+    return meta
+
+
+def _vt_value(element: Any) -> Any:
+    """One docPropsVTypes value: text, number, boolean, date (ISO text) or a vector of texts."""
+    import lxml.etree
+
+    kind = lxml.etree.QName(element).localname
+    if kind == "vector":
+        items = [
+            " ".join(c.text.split())[:_MAX_META_VALUE]
+            for c in element.iter()
+            if c is not element and isinstance(c.tag, str) and c.text and c.text.strip()
+        ]
+        return items[:_MAX_META_KEYS]
+    text = " ".join((element.text or "").split())[:_MAX_META_VALUE]
+    if kind in _VT_INTEGERS and re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if kind in ("r4", "r8", "decimal") and re.fullmatch(r"-?\d+(?:\.\d+)?", text):
+        return float(text)
+    if kind == "bool":
+        return text.lower() in ("true", "1")
+    return text
 
 
 # =========================================================================== HTML
@@ -1119,18 +1347,33 @@ def _load_html(path: Path, data: bytes) -> tuple[list[Page], dict[str, Any]]:
 
 
 def _html_meta(root: Any) -> dict[str, Any]:
-    """<title>, description, keywords, language and a publication year from <meta>."""
+    """<title>, description, keywords, language and a publication year from <meta>, plus
+    every <meta> that declares metadata, under its own name lower-cased: Dublin Core
+    (dc.*, dcterms.*), og:title/description/type, and names `ingest.declared` recognises
+    in French or English (annee, territoires, type...). A name repeated (one dc.subject per
+    keyword is the Dublin Core habit) gives the list of its values.
+    """
     meta: dict[str, Any] = {}
     title = " ".join(" ".join(root.xpath("//head/title//text()")).split())
     values: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
     for m in root.xpath("//meta[@content]"):
         key = (m.get("name") or m.get("property") or "").strip().lower()
+        content = " ".join(m.get("content", "").split())
         if key and key not in values:
-            values[key] = " ".join(m.get("content", "").split())
-    title = title or values.get("og:title", "") or values.get("dc.title", "")
+            values[key] = content
+        if key and content and content not in repeated.setdefault(key, []):
+            repeated[key].append(content)
+    # the order of `ingest.declared`: own name, then Dublin Core, then Open Graph
+    title = title or values.get("dc.title") or values.get("dcterms.title") or values.get("og:title", "")
     if title:
         meta["title"] = title
-    description = values.get("description") or values.get("og:description")
+    description = (
+        values.get("description")
+        or values.get("dc.description")
+        or values.get("dcterms.description")
+        or values.get("og:description")
+    )
     if description:
         meta["description"] = description
     keywords = _split_keywords(values.get("keywords", ""))
@@ -1155,6 +1398,14 @@ def _html_meta(root: Any) -> dict[str, Any]:
         if m:
             meta["created_year"] = int(m.group(1))
             break
+    for key, contents in repeated.items():
+        declared = (
+            key.startswith(("dc.", "dc:", "dcterms.", "dcterms:"))
+            or key in ("og:title", "og:description", "og:type")
+            or canonical_key(key) is not None
+        )
+        if declared and contents:
+            meta.setdefault(key, contents[0] if len(contents) == 1 else contents[:_MAX_META_KEYS])
     return meta
 
 

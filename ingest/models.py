@@ -15,6 +15,8 @@ DOC_TYPES = (
     "seminaire_intersites",
     "publication",
     "feuille_de_route",
+    "note",
+    "article",
     "autre",
 )
 
@@ -42,6 +44,9 @@ class LoadedDocument:
     # metadata found inside the file (front matter, PDF/DOCX properties, HTML <title>)
     file_meta: dict[str, Any] = field(default_factory=dict)
     fmt: str = ""  # pdf | docx | html | md | txt
+    # lines repeated at the top or bottom of the pages (removed from the text by cleaning):
+    # a report's running header often names its fabrique or territory
+    running: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -58,6 +63,12 @@ class DocMeta:
     territories: list[str] = field(default_factory=list)
     partners: list[str] = field(default_factory=list)
     visibility: str = "public"
+    # per field, where its value came from (manifeste, fiche .meta.yaml, en-tête YAML,
+    # propriétés du fichier, déduit du texte …); absent when the field is empty
+    provenance: dict[str, str] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)  # explicit sources that disagree
+    problems: list[str] = field(default_factory=list)  # declared values that could not be used
+    fabrique_named: str = ""  # the fabrique's name as this document writes it
 
 
 @dataclass

@@ -23,6 +23,8 @@ DOC_TYPES = (
     "seminaire_intersites",
     "publication",
     "feuille_de_route",
+    "note",
+    "article",
     "autre",
 )
 VISIBILITIES = ("public", "interne")

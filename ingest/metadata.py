@@ -1,36 +1,47 @@
-"""Resolve a document's metadata from every place it can come from, best source first.
+"""Resolve a document's metadata from every place it can come from, most explicit first.
 
-Order: `manifest.yaml` of the corpus (or a `<file>.meta.yaml` sidecar), then the file's own
-front matter, then PDF/DOCX properties, then inference from the text (fabrique titles and
-keywords, years, territory names from the gazetteer the manifest defines). Users drop in
-PDFs with no manifest at all; inference is what still makes their filters work.
+Order, field by field: the corpus `manifest.yaml` entry, a `<file>.meta.yaml` sidecar, the
+file's own front matter or properties (PDF info and XMP, DOCX core and custom properties,
+HTML meta tags), and last what the text says of itself (`ingest.fabriques`,
+`ingest.infer`). Each field remembers where its value came from (`DocMeta.provenance`), so
+ANCT staff can check a label and correct it with a sidecar; explicit layers that disagree
+are reported (`DocMeta.conflicts`), values that cannot be used too (`DocMeta.problems`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ingest.declared import Declared, normalise
 from ingest.errors import IngestError
+from ingest.fabriques import Catalog, Fabrique
 from ingest.models import DOC_TYPES, DocMeta, LoadedDocument
 
 MANIFEST_NAME = "manifest.yaml"
 SIDECAR_SUFFIX = ".meta.yaml"
+# Bumped when inference changes: an index built by older rules is relabelled (no re-embedding).
+RULES_VERSION = "2"
 
-_TYPE_CUES = [
-    ("feuille_de_route", ("feuille de route", "programme d'actions")),
-    ("cahier_des_charges", ("cahier des charges", "consultation", "modalités de réponse")),
-    ("seminaire_intersites", ("intersites", "inter-sites", "séminaire intersite")),
-    ("seminaire_local", ("compte rendu", "compte-rendu", "séminaire local", "atelier local")),
-    ("publication", ("enseignements", "publication", "synthèse nationale")),
-]
+SRC_MANIFEST = "manifeste"
+SRC_SIDECAR = "fiche .meta.yaml"
+SRC_FRONT = "en-tête YAML"
+SRC_PROPS = "propriétés du fichier"
+SRC_TEXT = "déduit du texte"
+FIELDS = ("title", "fabrique", "doc_type", "year", "territories", "partners", "visibility", "doc_id")
+FIELD_LABELS = {
+    "title": "titre", "fabrique": "fabrique", "doc_type": "type", "year": "année",
+    "territories": "territoires", "partners": "partenaires", "visibility": "visibilité",
+    "doc_id": "identifiant",
+}
+HEAD_CHARS = 3000  # "first page" of formats without pages (DOCX, HTML, Markdown)
 
 
 def fold(text: str) -> str:
@@ -40,18 +51,8 @@ def fold(text: str) -> str:
 
 
 @dataclass
-class Fabrique:
-    id: str
-    title: str
-    year: int | None = None
-    keywords: list[str] = field(default_factory=list)
-    partners: list[str] = field(default_factory=list)
-    territories: dict[str, list[str]] = field(default_factory=dict)  # name -> aliases
-
-
-@dataclass
 class Manifest:
-    """The corpus description: documents by relative path, fabriques, and a gazetteer."""
+    """The corpus description: documents by relative path, fabriques, and their territories."""
 
     root: Path | None = None
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -78,6 +79,7 @@ class Manifest:
                 keywords=list(f.get("keywords") or []),
                 partners=list(f.get("partners") or []),
                 territories=terr,
+                aliases=[str(a) for a in f.get("aliases") or []],
             )
         documents = {}
         for d in data.get("documents") or []:
@@ -94,7 +96,7 @@ class Manifest:
                 return cls.load(candidate)
         if fallback and fallback.is_file():
             m = cls.load(fallback)
-            m.documents = {}  # its gazetteer helps; its document entries are not about this file
+            m.documents = {}  # its fabriques are known; its document entries are not about this file
             m.root = None
             return m
         return cls()
@@ -120,7 +122,7 @@ class Manifest:
 
 
 def _as_list(value: Any) -> list[str]:
-    """A list of names from whatever a front matter holds (string, number, list, mapping)."""
+    """A list of names from whatever a layer holds (string, number, list, mapping)."""
     if value is None or value == "":
         return []
     if isinstance(value, str | int | float):
@@ -141,78 +143,175 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")[:60] or "document"
 
 
-def infer(text: str, manifest: Manifest) -> dict[str, Any]:
-    """Guess fabrique, year, territories and type from the words of the document."""
-    folded = fold(text[:60_000])
-    found: dict[str, Any] = {}
-    best, best_score = None, 0
-    for f in manifest.fabriques.values():
-        score = 5 * folded.count(fold(f.title)) + sum(
-            folded.count(fold(k)) for k in f.keywords if len(k) > 3
-        )
-        if score > best_score:
-            best, best_score = f, score
-    if best and best_score >= 3:
-        found["fabrique"] = best.id
-    territories = []
-    for form, name in manifest.gazetteer():
-        if name not in territories and re.search(rf"(?<![\w-]){re.escape(form)}(?![\w-])", folded):
-            territories.append(name)
-    found["territories"] = territories[:8]
-    years = Counter(int(y) for y in re.findall(r"(?<!\d)(20[12]\d)(?!\d)", folded))
-    if years:
-        found["year"] = years.most_common(1)[0][0]
-    head = folded[:3000]
-    for doc_type, cues in _TYPE_CUES:
-        if any(c in head for c in cues):
-            found["doc_type"] = doc_type
-            break
-    return found
+def _sidecar(file: Path) -> Path | None:
+    sidecar = file.with_name(file.name + SIDECAR_SUFFIX)
+    try:
+        return sidecar if sidecar.is_file() else None
+    except OSError:  # the name plus ".meta.yaml" can exceed the file system's limit
+        return None
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise IngestError(str(path), f"fiche de métadonnées illisible : {exc}", "meta") from exc
+    if not isinstance(data, dict):
+        raise IngestError(str(path), "fiche de métadonnées illisible : ce n'est pas une liste de champs",
+                          "meta")
+    return data
+
+
+def declared_digest(file: Path, manifest: Manifest) -> str:
+    """What the explicit metadata outside the file says, as a hash: when it changes, the
+    document is relabelled without re-embedding (the file's own bytes have their sha256)."""
+    h = hashlib.sha256(RULES_VERSION.encode())
+    entry = manifest.entry_for(file)
+    h.update(json.dumps(entry or {}, sort_keys=True, default=str).encode())
+    side = _sidecar(file)
+    if side is not None:
+        try:
+            h.update(side.read_bytes())
+        except OSError:
+            h.update(b"?")
+    return h.hexdigest()
+
+
+def _layers(file: Path, loaded: LoadedDocument, manifest: Manifest) -> list[tuple[str, Declared]]:
+    layers: list[tuple[str, Declared]] = []
+    entry = manifest.entry_for(file)
+    if entry:
+        layers.append((SRC_MANIFEST, normalise(entry, SRC_MANIFEST)))
+    side = _sidecar(file)
+    if side is not None:
+        layers.append((SRC_SIDECAR, normalise(_read_sidecar(side), SRC_SIDECAR)))
+    own = SRC_FRONT if loaded.fmt in ("md", "txt") else SRC_PROPS
+    layers.append((own, normalise(loaded.file_meta or {}, own)))
+    return layers
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return sorted(fold(str(x)) for x in a) == sorted(fold(str(x)) for x in b)
+    return fold(str(a)).strip() == fold(str(b)).strip()
+
+
+def _first_heading(loaded: LoadedDocument) -> str | None:
+    for page in loaded.pages:
+        for kind, text in page.blocks:
+            if kind.startswith("heading") and text.strip():
+                return " ".join(text.split())
+    return None
+
+
+def _head(loaded: LoadedDocument) -> str:
+    """The first page, or the first screenful of a document without pages."""
+    if not loaded.pages:
+        return ""
+    return loaded.pages[0].text[:HEAD_CHARS]
 
 
 def resolve(
-    file: Path, loaded: LoadedDocument, manifest: Manifest, display_path: str
+    file: Path,
+    loaded: LoadedDocument,
+    manifest: Manifest,
+    display_path: str,
+    catalog: Catalog | None = None,
 ) -> DocMeta:
-    """Merge every metadata source, the most explicit winning field by field."""
-    layers: list[dict[str, Any]] = []
-    entry = manifest.entry_for(file)
-    if entry:
-        layers.append(entry)
-    sidecar = file.with_name(file.name + SIDECAR_SUFFIX)
-    try:
-        has_sidecar = sidecar.is_file()
-    except OSError:  # the name plus ".meta.yaml" can exceed the file system's limit
-        has_sidecar = False
-    if has_sidecar:
-        try:
-            layers.append(yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {})
-        except (OSError, yaml.YAMLError) as exc:
-            raise IngestError(str(sidecar), f"fiche de métadonnées illisible : {exc}", "meta") from exc
-    layers.append(loaded.file_meta or {})
-    text = "\n".join(p.text for p in loaded.pages)
-    layers.append(infer(text, manifest))
+    """Merge every metadata source, the most explicit winning field by field.
 
-    def pick(key: str) -> Any:
-        # an explicit empty list in a declared layer ("territories: []" for a fabrique-wide
-        # document) is an answer, not a gap for inference to fill
-        for layer in layers:
-            value = layer.get(key)
-            if value not in (None, "", []) or (value == [] and layer is not layers[-1]):
-                return value
-        return None
+    `catalog` holds the fabriques known so far (the manifest's and those learned from
+    indexed documents); a fabrique this document reveals is added to it.
+    """
+    if catalog is None:
+        catalog = Catalog(manifest.fabriques.values())
+    layers = _layers(file, loaded, manifest)
+    provenance: dict[str, str] = {}
+    conflicts: list[str] = []
+    problems: list[str] = [p for _, d in layers for p in d.problems]
+    chosen: dict[str, Any] = {}
+    for key in FIELDS:
+        for origin, declared in layers:
+            value = declared.fields.get(key)
+            # an explicit empty list (« territories: [] » for a fabrique-wide document) is an
+            # answer, not a gap for inference to fill
+            if value in (None, "") or (value == [] and key != "territories"):
+                continue
+            if key not in chosen:
+                chosen[key], provenance[key] = value, origin
+            elif not _same(chosen[key], value):
+                conflicts.append(
+                    f"{FIELD_LABELS[key]} : « {_shown(chosen[key])} » ({provenance[key]}) "
+                    f"contre « {_shown(value)} » ({origin}) ; retenu : {provenance[key]}"
+                )
 
-    fabrique_id = str(pick("fabrique") or "")
-    fabrique = manifest.fabriques.get(fabrique_id)
-    doc_type = str(pick("doc_type") or "autre")
+    def declared_field(key: str) -> Any:
+        return next((d.fields[key] for _, d in layers if d.fields.get(key) not in (None, "")), None)
+
+    heading = _first_heading(loaded)
+    title = chosen.get("title")
+    if not title:
+        title = heading or file.stem.replace("_", " ").replace("-", " ")
+        provenance["title"] = SRC_TEXT if heading else "nom du fichier"
+    subject = " ".join(str(declared_field(k) or "") for k in ("subject", "description")).strip()
+    head = _head(loaded)
+    running = " / ".join(loaded.running)
+    zones = [("titre", str(title)), ("sujet", subject), ("en-tête courant", running),
+             ("premier titre", heading or ""), ("première page", head)]
+
+    fab, fabrique_named = _fabrique(chosen, provenance, zones, catalog, conflicts)
+
+    doc_type = chosen.get("doc_type")
     if doc_type not in DOC_TYPES:
-        doc_type = "autre"
-    title = pick("title") or _first_heading(loaded) or file.stem.replace("_", " ").replace("-", " ")
-    year = _as_year(pick("year")) or (fabrique.year if fabrique else None)
-    # fail closed: anything but an explicit "public" on a declared value is internal
-    declared = pick("visibility")
-    is_public = declared is None or fold(str(declared)).strip() in ("public", "publique")
-    visibility = "public" if is_public else "interne"
-    doc_id = pick("doc_id")
+        from ingest import infer
+
+        guess = infer.doc_type(zones[:4], head)
+        doc_type = guess.value if guess else "autre"
+        provenance["doc_type"] = f"{SRC_TEXT} ({guess.evidence})" if guess else ""
+
+    year = _as_year(chosen.get("year"))
+    if year is None:
+        from ingest import infer
+
+        in_title = infer.year([("titre", str(title)), ("sujet", subject)])
+        edition = infer.edition_year(head)
+        if fab is not None and not fab.year and edition:
+            fab.year = edition  # a fabrique this document reveals (or declares) learns its year
+        guess = in_title or (None if fab and fab.year else infer.year([("première page", head)]))
+        if guess:
+            year, provenance["year"] = int(guess.value), f"{SRC_TEXT} ({guess.evidence})"
+        elif fab and fab.year:
+            year, provenance["year"] = int(fab.year), "année de la fabrique"
+        elif declared_field("created_year"):
+            year, provenance["year"] = _as_year(declared_field("created_year")), "date du fichier"
+        else:
+            provenance["year"] = ""
+
+    if "territories" in chosen:
+        territories = _as_list(chosen["territories"])
+    else:
+        from ingest import infer
+
+        text = "\n".join(p.text for p in loaded.pages)
+        guesses = infer.territories(text, str(title), head, manifest.gazetteer())
+        territories = [str(g.value) for g in guesses]
+        provenance["territories"] = (
+            f"{SRC_TEXT} ({'; '.join(f'{g.value} : {g.evidence}' for g in guesses)})" if guesses else ""
+        )
+
+    partners = _as_list(chosen.get("partners"))
+    if not partners and fab and fab.partners:
+        partners, provenance["partners"] = list(fab.partners), "partenaires de la fabrique"
+
+    # fail closed: only an explicit "public" makes a document public when visibility is declared
+    declared_vis = chosen.get("visibility")
+    visibility = "public" if declared_vis in (None, "public") else "interne"
+
+    doc_id = chosen.get("doc_id")
     if not doc_id:
         digest = hashlib.sha1(display_path.encode()).hexdigest()[:8]
         doc_id = f"{_slug(file.stem)}-{digest}"
@@ -220,19 +319,47 @@ def resolve(
         doc_id=str(doc_id),
         title=str(title).strip(),
         source=display_path,
-        doc_type=doc_type,
-        fabrique=fabrique_id,
-        fabrique_title=fabrique.title if fabrique else "",
+        doc_type=str(doc_type),
+        fabrique=fab.id if fab else "",
+        fabrique_title=fab.title if fab else "",
         year=year,
-        territories=_as_list(pick("territories")),
-        partners=_as_list(pick("partners")) or (fabrique.partners if fabrique else []),
+        territories=territories,
+        partners=partners,
         visibility=visibility,
+        provenance={k: v for k, v in provenance.items() if v},
+        conflicts=conflicts,
+        problems=problems,
+        fabrique_named=fabrique_named,
     )
 
 
-def _first_heading(loaded: LoadedDocument) -> str | None:
-    for page in loaded.pages:
-        for kind, text in page.blocks:
-            if kind.startswith("heading") and text.strip():
-                return text.strip()
-    return None
+def _fabrique(
+    chosen: dict[str, Any],
+    provenance: dict[str, str],
+    zones: list[tuple[str, str]],
+    catalog: Catalog,
+    conflicts: list[str],
+) -> tuple[Fabrique | None, str]:
+    """The declared fabrique (an id or a title), else the one the document names, else none."""
+    from ingest.fabriques import slug
+
+    declared = str(chosen.get("fabrique") or "").strip()
+    found = catalog.resolve(zones, learn=not declared)
+    if declared:
+        fab = catalog.get(declared) or catalog.match(declared)
+        if fab is None:
+            # a fabrique this index has not met: the declaration founds it
+            fab = catalog.add(Fabrique(id=declared if " " not in declared else f"fp-{slug(declared)}",
+                                       title=declared, origin="index"))
+        if found and found.fabrique.id != fab.id:
+            conflicts.append(
+                f"fabrique : « {fab.title} » ({provenance['fabrique']}) contre « {found.named} » "
+                f"nommée par le document ({found.evidence}) ; retenu : {provenance['fabrique']}"
+            )
+        return fab, found.named if found and found.fabrique.id == fab.id else ""
+    if found is None:
+        provenance["fabrique"] = ""
+        return None, ""
+    verb = "nouvelle fabrique nommée" if found.discovered else "nommée"
+    provenance["fabrique"] = f"{SRC_TEXT} ({verb} dans : {found.evidence})"
+    return found.fabrique, found.named

@@ -20,9 +20,10 @@ from langchain_core.embeddings import Embeddings
 
 from ingest.chunker import chunk_document
 from ingest.errors import IngestError, StoreError
+from ingest.fabriques import Catalog, Fabrique
 from ingest.lexical import Lexical
 from ingest.loaders import load, size_fr
-from ingest.metadata import MANIFEST_NAME, SIDECAR_SUFFIX, Manifest, resolve
+from ingest.metadata import MANIFEST_NAME, SIDECAR_SUFFIX, Manifest, declared_digest, resolve
 from ingest.registry import Registry, connect
 from ingest.store import Store
 
@@ -45,6 +46,8 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[dict[str, str]] = field(default_factory=list)
+    relabelled: list[str] = field(default_factory=list)  # metadata changed, text did not
+    warnings: list[dict[str, str]] = field(default_factory=list)  # unusable or conflicting metadata
     documents: int = 0
     chunks: int = 0
 
@@ -57,6 +60,8 @@ class IngestReport:
             "removed": len(self.removed),
             "failed": self.failed,
             "duplicates": self.duplicates,
+            "relabelled": len(self.relabelled),
+            "warnings": self.warnings,
             "documents": self.documents,
             "chunks": self.chunks,
         }
@@ -138,6 +143,19 @@ class Ingestor:
         # on the registry's own connection, so its writes join the registry's transactions
         self.lexical = Lexical(self.registry.conn) if lexical else None
         self._manifests: dict[Path, Manifest] = {}
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        """Known fabriques: the fallback manifest's, then those indexed documents belong to."""
+        if self._catalog is None:
+            fallback = self.manifest_fallback
+            known = Manifest.load(fallback).fabriques.values() if fallback and fallback.is_file() else []
+            catalog = Catalog(known)
+            for fid, title, names in self.registry.learned_fabriques():
+                catalog.add(Fabrique(id=fid, title=title, aliases=names, origin="index"))
+            self._catalog = catalog
+        return self._catalog
 
     def run(self, paths: list[Path], sync: bool = False, progress: Progress | None = None) -> IngestReport:
         lock = FileLock(str(self.store_dir / "ingest.lock"))
@@ -190,7 +208,10 @@ class Ingestor:
     def _manifest(self, file: Path) -> Manifest:
         folder = file.resolve().parent
         if folder not in self._manifests:
-            self._manifests[folder] = Manifest.find(file, self.manifest_fallback)
+            manifest = Manifest.find(file, self.manifest_fallback)
+            for fab in manifest.fabriques.values():
+                self.catalog.add(fab)
+            self._manifests[folder] = manifest
         return self._manifests[folder]
 
     def _one(self, file: Path, report: IngestReport) -> None:
@@ -207,12 +228,17 @@ class Ingestor:
             )
         sha = sha256_file(file)
         rec = self.registry.get(key)
+        manifest = self._manifest(file)
+        digest = declared_digest(file, manifest)
         if rec and rec.sha256 == sha and rec.status in ("indexed", "cleanup"):
             if rec.status == "cleanup" and rec.doc_id:
                 self.store.delete_other_versions(rec.doc_id, sha)
                 self.registry.mark_indexed(key)
-            report.unchanged.append(str(file))
-            return
+            if rec.meta_sha == digest:
+                report.unchanged.append(str(file))
+                return
+            if self._relabel(file, key, sha, digest, rec, manifest, report):
+                return
         twin = self.registry.by_sha(sha)
         if twin and twin.path != key and Path(twin.path).exists():
             report.duplicates.append(
@@ -221,7 +247,7 @@ class Ingestor:
             )
             return
         loaded = load(file, max_bytes=self.limits.max_bytes, max_pages=self.limits.max_pages)
-        meta = resolve(file, loaded, self._manifest(file), key)
+        meta = resolve(file, loaded, manifest, key, self.catalog)
         owner = self.registry.by_doc_id(meta.doc_id)
         if owner and owner.path != key:
             if Path(owner.path).exists():
@@ -243,10 +269,36 @@ class Ingestor:
         with self.registry.transaction():
             if self.lexical is not None:
                 self.lexical.replace(meta.doc_id, chunks, sha)
-            self.registry.mark_written(key, meta, sha, len(chunks), len(loaded.pages))
+            self.registry.mark_written(key, meta, sha, len(chunks), len(loaded.pages), digest)
         self.store.delete_other_versions(meta.doc_id, sha)
         self.registry.mark_indexed(key)
+        self._warn(file, meta, report)
         (report.updated if rec and rec.status != "failed" else report.added).append(str(file))
+
+    def _relabel(self, file: Path, key: str, sha: str, digest: str, rec: Any, manifest: Manifest,
+                 report: IngestReport) -> bool:
+        """New metadata for unchanged text (a sidecar or manifest entry corrected it): the
+        passages keep their vectors and get the new labels. False when the change touches
+        what was embedded (another doc_id or other passages): the caller re-indexes."""
+        loaded = load(file, max_bytes=self.limits.max_bytes, max_pages=self.limits.max_pages)
+        meta = resolve(file, loaded, manifest, key, self.catalog)
+        chunks = chunk_document(loaded, meta, sha, self.limits.chunk_size, self.limits.chunk_overlap)
+        if meta.doc_id != rec.doc_id or len(chunks) != rec.chunks:
+            return False
+        self.store.relabel(chunks, sha)
+        with self.registry.transaction():
+            if self.lexical is not None:
+                self.lexical.replace(meta.doc_id, chunks, sha)
+            self.registry.mark_written(key, meta, sha, len(chunks), len(loaded.pages), digest)
+        self.registry.mark_indexed(key)
+        self._warn(file, meta, report)
+        report.relabelled.append(str(file))
+        return True
+
+    @staticmethod
+    def _warn(file: Path, meta: Any, report: IngestReport) -> None:
+        for message in [*meta.problems, *meta.conflicts]:
+            report.warnings.append({"path": str(file), "message": f"{file} : {message}"})
 
     def _forget(self, path: str, doc_id: str | None, report: IngestReport) -> None:
         if doc_id:

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS documents (
     pages INTEGER DEFAULT 0,
     error TEXT,
     ingested_at REAL,
-    meta TEXT                      -- JSON of DocMeta
+    meta TEXT,                     -- JSON of DocMeta
+    meta_sha TEXT                  -- hash of the explicit metadata outside the file (manifest, sidecar)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS documents_doc_id ON documents(doc_id) WHERE doc_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
@@ -46,6 +47,7 @@ class Record:
     error: str | None
     ingested_at: float | None
     meta: dict[str, Any]
+    meta_sha: str | None = None
 
 
 def _record(row: sqlite3.Row) -> Record:
@@ -59,6 +61,7 @@ def _record(row: sqlite3.Row) -> Record:
         error=row["error"],
         ingested_at=row["ingested_at"],
         meta=json.loads(row["meta"]) if row["meta"] else {},
+        meta_sha=row["meta_sha"] if "meta_sha" in row.keys() else None,
     )
 
 
@@ -76,6 +79,9 @@ class Registry:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         conn.executescript(SCHEMA)
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
+        if "meta_sha" not in columns:  # an index built before metadata could change alone
+            conn.execute("ALTER TABLE documents ADD COLUMN meta_sha TEXT")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -109,17 +115,30 @@ class Registry:
         return [_record(r) for r in self.conn.execute(sql + " ORDER BY path", args)]
 
     def mark_written(
-        self, path: str, meta: DocMeta, sha256: str, chunks: int, pages: int
+        self, path: str, meta: DocMeta, sha256: str, chunks: int, pages: int, meta_sha: str | None = None
     ) -> None:
         """New chunks are in the store; the old version's removal is still owed."""
         self.conn.execute(
-            "INSERT INTO documents(path, doc_id, sha256, status, chunks, pages, error, ingested_at, meta)"
-            " VALUES (?, ?, ?, 'cleanup', ?, ?, NULL, ?, ?)"
+            "INSERT INTO documents(path, doc_id, sha256, status, chunks, pages, error, ingested_at, meta,"
+            " meta_sha) VALUES (?, ?, ?, 'cleanup', ?, ?, NULL, ?, ?, ?)"
             " ON CONFLICT(path) DO UPDATE SET doc_id=excluded.doc_id, sha256=excluded.sha256,"
             " status='cleanup', chunks=excluded.chunks, pages=excluded.pages, error=NULL,"
-            " ingested_at=excluded.ingested_at, meta=excluded.meta",
-            (path, meta.doc_id, sha256, chunks, pages, time.time(), json.dumps(meta.__dict__)),
+            " ingested_at=excluded.ingested_at, meta=excluded.meta, meta_sha=excluded.meta_sha",
+            (path, meta.doc_id, sha256, chunks, pages, time.time(), json.dumps(meta.__dict__), meta_sha),
         )
+
+    def learned_fabriques(self) -> list[tuple[str, str, list[str]]]:
+        """(id, title, names documents gave it) of the fabriques indexed documents belong to."""
+        found: dict[str, tuple[str, set[str]]] = {}
+        for rec in self.all():
+            m = rec.meta
+            fid = str(m.get("fabrique") or "")
+            if not fid or rec.status == "failed":
+                continue
+            title, names = found.setdefault(fid, (str(m.get("fabrique_title") or fid), set()))
+            if m.get("fabrique_named"):
+                names.add(str(m["fabrique_named"]))
+        return [(fid, title, sorted(names - {title})) for fid, (title, names) in sorted(found.items())]
 
     def mark_indexed(self, path: str) -> None:
         self.conn.execute("UPDATE documents SET status='indexed' WHERE path = ?", (path,))

@@ -130,6 +130,15 @@ class Store:
                 metadatas=[chunk_metadata(c, content_hash) for c in part],
             )
 
+    def relabel(self, chunks: list[Chunk], content_hash: str) -> None:
+        """New metadata on passages already written, their vectors untouched."""
+        for start in range(0, len(chunks), self.batch):
+            part = chunks[start : start + self.batch]
+            self.collection.update(
+                ids=[c.chunk_id for c in part],
+                metadatas=[chunk_metadata(c, content_hash) for c in part],
+            )
+
     def delete_other_versions(self, doc_id: str, keep_hash: str) -> None:
         """Drop a document's chunks from earlier versions, after the new ones are written."""
         self.collection.delete(

@@ -1,0 +1,155 @@
+"""What a document says of itself when its file declares nothing: type, year, territories.
+
+Every rule reads the places where a document presents itself (title, subject, running
+header, first page) before its body, because the body mentions other documents, other
+years and other places: a tender lists « feuille de route » among its deliverables, a
+report recalls the seminar of 2019, a synthesis cites Lyon as an example. The body only
+decides what nothing else did, and a field nobody can tell stays empty.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from ingest.lexical import fold
+
+# (type, cues) in the order a title is read: the first cue found decides. A note about a
+# seminar is a note; a synthesis of intersites seminars is an intersites report.
+_TITLE_CUES: list[tuple[str, tuple[str, ...]]] = [
+    ("note", (r"^note\b", r"^releve de decisions", r"\bcomite de pilotage\b", r"\bcopil\b",
+              r"^note (?:interne|de cadrage|d'etape)")),
+    ("cahier_des_charges", (r"cahier des charges", r"\bcctp\b", r"appel d'offres?",
+                            r"dossier de consultation", r"\bconsultation\b")),
+    ("seminaire_intersites", (r"inter-? ?sites?\b",)),
+    ("feuille_de_route", (r"feuille de route", r"plan d'actions?\b", r"programme d'actions?\b")),
+    ("seminaire_local", (r"compte[- ]rendu", r"seminaire local", r"atelier local",
+                         r"groupe de travail local", r"seminaire n ?°? ?\d")),
+    ("publication", (r"enseignements?\b", r"\bsynthese\b", r"\bpublication\b", r"rapport final",
+                     r"resultats de la fabrique", r"retour d'experience", r"\bbilan\b")),
+    ("article", (r"^article\b", r"\bactualite\b", r"communique de presse")),
+]
+# Body cues: counted over the first page, a type wins only with a clear lead.
+_BODY_CUES: dict[str, tuple[str, ...]] = {
+    "cahier_des_charges": (r"cahier des charges", r"modalites de reponse", r"le prestataire (?:devra|retenu)",
+                           r"offres? (?:du|des) candidats?", r"criteres d'attribution"),
+    "seminaire_intersites": (r"seminaires? inter-? ?sites?",),
+    "feuille_de_route": (r"feuille de route", r"plan d'actions?", r"fiche action"),
+    "seminaire_local": (r"seminaire local", r"compte[- ]rendu", r"participants", r"ordre du jour"),
+    "publication": (r"enseignements", r"recommandations", r"publication"),
+}
+_COMPILED_TITLE = [(t, [re.compile(c) for c in cues]) for t, cues in _TITLE_CUES]
+_COMPILED_BODY = {t: [re.compile(c) for c in cues] for t, cues in _BODY_CUES.items()}
+
+
+@dataclass
+class Guess:
+    value: object
+    evidence: str  # where it was read, in French (« titre », « première page »…)
+
+
+def doc_type(zones: list[tuple[str, str]], body: str) -> Guess | None:
+    """The type a document announces in its title, subject or first heading; else its body."""
+    for label, text in zones:
+        folded = " ".join(fold(text).replace("’", "'").split())
+        if not folded:
+            continue
+        for kind, cues in _COMPILED_TITLE:
+            if any(c.search(folded) for c in cues):
+                return Guess(kind, label)
+    folded = " ".join(fold(body).replace("’", "'").split())
+    counts = Counter({kind: sum(len(c.findall(folded)) for c in cues)
+                      for kind, cues in _COMPILED_BODY.items()})
+    ranked = counts.most_common(2)
+    if ranked and ranked[0][1] >= 2 and (len(ranked) < 2 or ranked[0][1] >= 2 * ranked[1][1]):
+        return Guess(ranked[0][0], "indices du texte")
+    return None
+
+
+_MONTHS = ("janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre")
+_DATE_RE = re.compile(
+    rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{_MONTHS})\s+((?:19|20)\d\d)\b"
+    r"|\b\d{1,2}[/.]\d{1,2}[/.]((?:19|20)\d\d)\b"
+    r"|\b((?:19|20)\d\d)-\d\d-\d\d\b"
+)
+_YEAR_RE = re.compile(r"(?<![\d/.,-])((?:19|20)\d\d)(?![\d%])")
+# A year announced as a horizon or a projection is not the document's date.
+_FUTURE_RE = re.compile(r"(?:horizon|d'ici|a l'echeance|echeance|projections?|en|vers|avant|jusqu'en)\s*$")
+
+
+def _plausible(year: int) -> bool:
+    return 1990 <= year <= _dt.date.today().year + 1
+
+
+def year(zones: list[tuple[str, str]]) -> Guess | None:
+    """The document's year: a year in its title, else the first date of its first page.
+
+    A year after « horizon », « d'ici », « en » on the first page is a target, not a date;
+    a bare year counts only when no dated line (« 12 mars 2021 », « mars 2021 ») exists.
+    """
+    for label, text in zones:
+        folded = fold(text).replace("’", "'")
+        if label == "titre" or label == "sujet":
+            years = [int(y) for y in _YEAR_RE.findall(folded) if _plausible(int(y))]
+            if years:
+                return Guess(years[0], label)
+            continue
+        for m in _DATE_RE.finditer(folded):
+            y = int(next(g for g in m.groups() if g))
+            if _plausible(y):
+                return Guess(y, f"{label} (date)")
+        for m in _YEAR_RE.finditer(folded):
+            y = int(m.group(1))
+            before = folded[max(0, m.start() - 20): m.start()]
+            if _plausible(y) and y <= _dt.date.today().year and not _FUTURE_RE.search(before):
+                return Guess(y, label)
+    return None
+
+
+_EDITION_RE = re.compile(
+    r"fabriques?\b[^.]{0,160}?\b(?:conduite|lancee|menee|engagee|demarree|organisee|deroulee)s?\s+"
+    r"(?:de|en|entre|d'|des|a partir de|depuis)\s*(?:(?:debut|fin|mi)[- ]?)?"
+    rf"(?:(?:\d{{1,2}}(?:er)?\s+)?(?:{_MONTHS})\s+)?"
+    r"((?:19|20)\d\d)"
+    rf"|fabriques?\b[^.(]{{0,220}}\((?:\d{{1,2}}\s+)?(?:{_MONTHS})?\s*((?:19|20)\d\d)\s*[-–—]"
+)
+
+
+def edition_year(text: str) -> int | None:
+    """The year a fabrique started, when the text says so (« Fabrique conduite de juin 2021
+    à juillet 2022 », « … lancée en septembre 2022 », « Fabrique « X » (mai 2022 – mars 2023) »):
+    a fabrique's documents share its year, whatever the date of each meeting."""
+    m = _EDITION_RE.search(fold(text).replace("’", "'"))
+    if not m:
+        return None
+    y = int(next(g for g in m.groups() if g))
+    return y if _plausible(y) else None
+
+
+def territories(text: str, title: str, head: str, known: list[tuple[str, str]] | None = None,
+                limit: int = 8) -> list[Guess]:
+    """The territories the document is about, best first (gazetteer, patterns, known names).
+
+    `known` holds (folded alias, canonical name) pairs of territories already labelled in
+    a manifest: a name a fabrique declared keeps its canonical spelling (« Saint-Ouen » is
+    labelled « Plaine Commune » in the fabrique that says so).
+    """
+    from ingest.gazetteer import Gazetteer
+
+    gz = Gazetteer.default()
+    found = gz.find(text, title=title, head=head, limit=limit)
+    out: list[Guess] = []
+    for mention in found:
+        name = mention.name
+        if known:
+            key = fold(name)
+            canon = next((c for alias, c in known if alias == key), None)
+            if canon is None:
+                canon = next((c for _, c in known if gz.same_territory(name, c)), None)
+            name = canon or name
+        if any(name == g.value or gz.same_territory(name, str(g.value)) for g in out):
+            continue  # a commune and its EPCI found together: one territory, the stronger name
+        out.append(Guess(name, mention.evidence))
+    return out

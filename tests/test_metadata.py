@@ -1,0 +1,203 @@
+"""Metadata of documents nobody has seen: a new fabrique is discovered, never mislabelled;
+type and year come from what the document says of itself; corrections need no re-embedding."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from ingest.fabriques import Catalog, Fabrique, named_fabriques, same_name
+from ingest.infer import doc_type, edition_year, year
+from ingest.pipeline import Ingestor
+from ingest.store import open_store
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_MANIFEST = REPO / "corpus" / "manifest.yaml"
+
+
+class CountingEmbeddings:
+    """Deterministic vectors (the model is not under test here), counting what is embedded."""
+
+    model_id = "test-hash-64"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.embedded = 0
+
+    def _vec(self, text: str) -> list[float]:
+        digest = hashlib.sha256(text.encode()).digest() * 2
+        v = [b / 255 - 0.5 for b in digest[: self.dim]]
+        n = sum(x * x for x in v) ** 0.5
+        return [x / n for x in v]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        return [self._vec(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vec(text)
+
+
+def _ingestor(store_dir: Path, emb: CountingEmbeddings) -> Ingestor:
+    store = open_store(store_dir, "fp_test", emb.model_id, emb.dim)
+    return Ingestor(store_dir, store, emb, manifest_fallback=SAMPLE_MANIFEST)
+
+
+CYBER_1 = """# Séminaire local n°1 — Lannion : se protéger des rançongiciels
+
+Fabrique prospective « Cybersécurité des collectivités bretonnes ». Réunion du 14 mars 2024 en mairie.
+
+Les élus ont décrit l'attaque subie par le syndicat des eaux et les sauvegardes hors ligne mises en place.
+Les agents demandent une formation commune à la sécurité des systèmes d'information.
+"""
+
+CYBER_2 = """# Synthèse des enseignements
+
+Cette synthèse clôt la Fabrique prospective sur la cybersécurité des collectivités bretonnes.
+Elle rassemble ce que les communes ont appris des incidents et des exercices de crise de 2024.
+Les collectivités ont mutualisé un poste de responsable de la sécurité des systèmes d'information.
+"""
+
+# Speaks of food and priority neighbourhoods all along (the vocabulary of a sample fabrique)
+# but names no fabrique: it must not be filed under the one whose keywords it shares.
+FOOD_NO_NAME = """# Compte rendu de la réunion du collectif d'habitants
+
+Réunion du 2 octobre 2023. L'alimentation durable, la précarité alimentaire et l'aide alimentaire
+dans les quartiers prioritaires ont occupé la soirée ; l'épicerie solidaire, les circuits courts et
+le projet alimentaire territorial ont été discutés avec la politique de la ville et le contrat de ville.
+"""
+
+
+def test_names_of_a_fabrique_are_read_in_their_usual_forms():
+    text = ("Cahier des charges — Fabrique Prospective « Être senior demain dans une petite ville ». "
+            "La Fabrique Prospective consacrée au tourisme responsable dans des territoires peu touristiques "
+            "(mai 2022 – mars 2023) a réuni quatre territoires.")
+    assert named_fabriques(text) == [
+        "Être senior demain dans une petite ville",
+        "Tourisme responsable dans des territoires peu touristiques",
+    ]
+    # the same fabrique under two wordings, two fabriques sharing a few words are not
+    assert same_name("Territoires industriels et capital social",
+                     "Territoires industriels : comment renforcer le capital social ?")
+    assert not same_name("La nature dans les quartiers prioritaires",
+                         "Le vieillissement dans les territoires périurbains et les quartiers prioritaires")
+
+
+def test_a_document_joins_a_known_fabrique_only_when_it_names_it():
+    title = "Dans un monde en transition, être senior demain dans une petite ville"
+    catalog = Catalog([Fabrique("senior", title)])
+    page = "Fabrique prospective « Être senior demain dans une petite ville »"
+    named = catalog.resolve([("première page", page)])
+    assert named is not None and named.fabrique.id == "senior" and not named.discovered
+    # the vocabulary of the theme is not a name
+    assert catalog.resolve([("première page", "Les seniors vieillissent dans les petites villes.")]) is None
+
+
+def test_new_fabrique_is_discovered_and_joined_and_unnamed_document_stays_empty(tmp_path, store_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cr-lannion-1.md").write_text(CYBER_1, encoding="utf-8")
+    (docs / "synthese-cyber.md").write_text(CYBER_2, encoding="utf-8")
+    (docs / "cr-collectif.md").write_text(FOOD_NO_NAME, encoding="utf-8")
+    ing = _ingestor(store_dir, CountingEmbeddings())
+    report = ing.run([docs])
+    assert not report.failed
+    meta = {Path(r.path).name: r.meta for r in ing.registry.all()}
+    first, second = meta["cr-lannion-1.md"], meta["synthese-cyber.md"]
+    assert first["fabrique"] == "fp-cybersecurite-des-collectivites-bretonnes"
+    assert first["fabrique_title"] == "Cybersécurité des collectivités bretonnes"
+    assert second["fabrique"] == first["fabrique"]  # the second names it differently, and joins it
+    assert "déduit du texte" in first["provenance"]["fabrique"]
+    # keywords of the alimentation fabrique everywhere, its name nowhere: no label
+    assert meta["cr-collectif.md"]["fabrique"] == ""
+    assert meta["cr-collectif.md"]["fabrique_title"] == ""
+
+
+def test_learned_fabrique_is_known_to_the_next_ingest(tmp_path, store_dir):
+    docs = tmp_path / "a"
+    docs.mkdir()
+    (docs / "cr-lannion-1.md").write_text(CYBER_1, encoding="utf-8")
+    _ingestor(store_dir, CountingEmbeddings()).run([docs])
+    later = tmp_path / "b"
+    later.mkdir()
+    (later / "synthese.md").write_text(CYBER_2, encoding="utf-8")
+    ing = _ingestor(store_dir, CountingEmbeddings())
+    ing.run([later])
+    rec = next(r for r in ing.registry.all() if r.path.endswith("synthese.md"))
+    assert rec.meta["fabrique"] == "fp-cybersecurite-des-collectivites-bretonnes"
+
+
+def test_type_comes_from_the_title_before_the_body():
+    tender_body = ("Le prestataire remettra une feuille de route par territoire, une feuille de route "
+                   "nationale et la feuille de route des suites à donner.")
+    tender = doc_type([("titre", "Cahier des charges de la consultation")], tender_body)
+    assert tender.value == "cahier_des_charges"
+    assert doc_type([("titre", "Synthèse des séminaires intersites")], "").value == "seminaire_intersites"
+    assert doc_type([("titre", "Note interne — préparation du séminaire intersites de clôture")],
+                    "").value == "note"
+    assert doc_type([("titre", "Enseignements de la Fabrique")], tender_body).value == "publication"
+    # only the body speaks: it decides, with a clear lead
+    assert doc_type([("titre", "Document")], tender_body).value == "feuille_de_route"
+    assert doc_type([("titre", "Document")], "Texte sans indice.") is None
+
+
+def test_year_comes_from_title_then_first_dated_line_not_from_the_most_frequent():
+    assert year([("titre", "Comité de pilotage du 10 juin 2021"),
+                 ("première page", "Depuis 2019, 2019 et encore 2019…")]).value == 2021
+    first_page = ("À l'horizon 2040, la commune veut… d'ici 2030 rien ne change. "
+                  "Réunion du jeudi 25 juin 2020. Les années 2018, 2018, 2018 ont été difficiles.")
+    assert year([("titre", "Séminaire local"), ("première page", first_page)]).value == 2020
+    assert year([("titre", "Vision"), ("première page", "À l'horizon 2040 seulement.")]) is None
+    assert edition_year("La Fabrique Prospective conduite de juin 2021 à juillet 2022") == 2021
+
+
+def test_sidecar_correction_relabels_without_re_embedding(tmp_path, store_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cr-collectif.md").write_text(FOOD_NO_NAME, encoding="utf-8")
+    emb = CountingEmbeddings()
+    ing = _ingestor(store_dir, emb)
+    ing.run([docs])
+    embedded = emb.embedded
+    (docs / "cr-collectif.md.meta.yaml").write_text(
+        "fabrique: alimentation-durable-qpv\nterritoires: [Saint-Ouen-sur-Seine]\nannee: 2021\n",
+        encoding="utf-8",
+    )
+    ing = _ingestor(store_dir, emb)
+    report = ing.run([docs])
+    assert report.as_json()["relabelled"] == 1 and emb.embedded == embedded  # no new vector
+    rec = ing.registry.all()[0]
+    assert rec.meta["fabrique"] == "alimentation-durable-qpv"
+    assert rec.meta["year"] == 2021 and rec.meta["provenance"]["year"] == "fiche .meta.yaml"
+    passages = ing.store.get(where={"fabrique": "alimentation-durable-qpv"})
+    assert passages and all(p.meta["territories"] == ["Saint-Ouen-sur-Seine"] for p in passages)
+    # the lexical side (where BM25 filters) follows
+    rows = ing.registry.conn.execute("SELECT DISTINCT fabrique, territories FROM lexical_chunks").fetchall()
+    assert [tuple(r) for r in rows] == [("alimentation-durable-qpv", "|Saint-Ouen-sur-Seine|")]
+    # and the run after that has nothing to do
+    again = _ingestor(store_dir, emb).run([docs])
+    assert again.as_json()["relabelled"] == 0 and len(again.unchanged) == 1
+
+
+def test_unusable_declared_value_is_reported_not_dropped(tmp_path, store_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.md").write_text("---\nannee: bientôt\ntype: recette de cuisine\n---\n" + CYBER_1,
+                                  encoding="utf-8")
+    report = _ingestor(store_dir, CountingEmbeddings()).run([docs])
+    messages = " ".join(w["message"] for w in report.as_json()["warnings"])
+    assert "bientôt" in messages and "recette de cuisine" in messages
+
+
+@pytest.mark.slow
+def test_leave_one_fabrique_out_never_gives_a_wrong_fabrique():
+    from assistant.metadata_eval import evaluate_holdout
+
+    summary = evaluate_holdout(REPO / "corpus")
+    assert summary["documents"] == 102
+    assert summary["fabrique_wrong"] == 0, [e for f in summary["folds"] for e in f["errors"]
+                                            if e["field"] == "fabrique"]
+    assert summary["type_accuracy"] >= 0.9
+    assert summary["territory_recall"] >= 0.8

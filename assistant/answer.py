@@ -540,12 +540,21 @@ def _group_label(c: Candidate, passages: Sequence[Passage]) -> str:
 
 
 def _passage_label(p: Passage) -> str:
-    """Its territory when it has one, else its fabrique."""
-    terrs = p.meta.get("territories") or []
+    """Its territory when it has one, else its fabrique, else the document's own title.
+
+    A heading is a claim about the quotes under it: a document whose fabrique nobody could
+    tell is named for what it is (« Document : <titre> »), never filed under a fabrique it
+    may not belong to nor under a vague « Autres documents ».
+    """
+    m = p.meta
+    terrs = m.get("territories") or []
     if len(terrs) == 1:
         return str(terrs[0])
-    ftitle = str(p.meta.get("fabrique_title") or "")
-    return f"Fabrique « {ftitle} »" if ftitle else "Autres documents"
+    fid = str(m.get("fabrique") or "")
+    if fid:
+        return f"Fabrique « {m.get('fabrique_title') or fid} »"
+    title = str(m.get("title") or "").strip() or str(m.get("source") or "").rsplit("/", 1)[-1] or "sans titre"
+    return f"Document : {title}"
 
 
 def _similarity(a: Candidate, b: Candidate, lo: float) -> float:

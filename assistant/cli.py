@@ -4,6 +4,11 @@ Exit codes: 0 all went well; 1 some files failed (the rest was indexed); 2 bad u
 3 the index cannot be used (locked by another ingest, built with another model, server
 unreachable). Output fields only ever grow. Heavy modules are imported inside the
 commands so that `--help` and bad usage answer at once.
+
+Filters learn from the index: `--fabrique` takes the id or the title of any fabrique the
+registry holds (also ones discovered in new documents), `--territory` any name of a
+territory (« Arras », « CU d'Arras »), `--type` an id or its French name. `docs` lists what is
+indexed and where each piece of metadata came from, so a surprising filter can be explained.
 """
 
 from __future__ import annotations
@@ -11,20 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from ingest.models import DOC_TYPES  # the one list of types (a light module: dataclasses only)
+
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INDEX = 0, 1, 2, 3
-DOC_TYPES = (
-    "cahier_des_charges",
-    "seminaire_local",
-    "seminaire_intersites",
-    "publication",
-    "feuille_de_route",
-    "autre",
-)
+NO_FABRIQUE = "non renseignée"  # how a document whose fabrique nobody could tell is shown
+NO_FABRIQUE_ID = "(sans fabrique)"  # its pseudo-id in `stats --json` (public contract)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -77,12 +79,83 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace) -> Any:
+    """Year and type as typed, checked before the index is opened (ValueError: bad usage).
+
+    `--type` takes an id of `ingest.models.DOC_TYPES` or its French name (« compte rendu »).
+    """
     from assistant.retriever import Filters
 
     lo, hi = Filters.parse_year(args.year)
+    doc_type = None
+    if args.type:
+        from assistant.ui_support import resolve_doc_type
+
+        doc_type = resolve_doc_type(args.type)
     return Filters(
-        fabrique=args.fabrique, territory=args.territory, year_from=lo, year_to=hi, doc_type=args.type
+        fabrique=args.fabrique, territory=args.territory, year_from=lo, year_to=hi, doc_type=doc_type
     )
+
+
+def known_fabriques(records: list[Any], audience: str) -> dict[str, str]:
+    """id → title of the fabriques of the documents this audience may see, as indexed
+    (discovered ones included; the title falls back to the id)."""
+    from assistant.ui_support import visible_records
+
+    out: dict[str, str] = {}
+    for r in visible_records(records, audience):
+        fid = str(r.meta.get("fabrique") or "")
+        if fid and r.status != "failed":
+            out[fid] = out.get(fid) or str(r.meta.get("fabrique_title") or "")
+    return {fid: title or fid for fid, title in out.items()}
+
+
+def _name_key(text: str) -> str:
+    from assistant.frtext import fold
+
+    return " ".join(re.split(r"[\s_\-'’«»\"]+", fold(text))).strip()
+
+
+def resolve_fabrique(value: str, fabriques: dict[str, str], allow_none: bool = False) -> str:
+    """The id of the fabrique the user means: its id or its title, case, accents and
+    separators ignored, or a unique word start of either (« littoral », « cyber »).
+
+    Users meet a fabrique by its title in answers and in `stats`; ids of discovered fabriques
+    (« fp-cybersecurite-des-collectivites ») are not typed by hand. With `allow_none`,
+    « non renseignée » (or « aucune ») means the documents without a fabrique ("").
+    Raises ValueError in French, with the choices, for an unknown or ambiguous name.
+    """
+    want = _name_key(value)
+    if allow_none and want in (_name_key(NO_FABRIQUE), "aucune", "sans fabrique", ""):
+        return ""
+    for fid, title in fabriques.items():
+        if want in (_name_key(fid), _name_key(title)):
+            return fid
+    starts = re.compile(rf"(?<!\w){re.escape(want)}")  # from a word's start: « cyber », « littoral »
+    partial = [fid for fid, title in fabriques.items()
+               if want and (starts.search(_name_key(fid)) or starts.search(_name_key(title)))]
+    if len(partial) == 1:
+        return partial[0]
+
+    def named(ids: list[str]) -> str:
+        return " ; ".join(f"« {fabriques[f]} » ({f})" if fabriques[f] != f else f for f in ids)
+
+    if partial:
+        raise ValueError(f"« {value} » désigne plusieurs fabriques : {named(partial)}. Précisez.")
+    if not fabriques:
+        raise ValueError(f"fabrique inconnue : « {value} » (aucune fabrique dans l'index)")
+    raise ValueError(f"fabrique inconnue dans l'index : « {value} ». Fabriques indexées : "
+                     f"{named(sorted(fabriques, key=lambda f: _name_key(fabriques[f])))}")
+
+
+def _open_filtered(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
+    """The retriever and the filters, `--fabrique` resolved against the index (ValueError:
+    bad usage; year and type are checked before the index is opened)."""
+    filters = _filters(args)
+    retriever = _retriever(settings)
+    if filters.fabrique:
+        filters.fabrique = resolve_fabrique(
+            filters.fabrique, known_fabriques(retriever.registry.all(), settings.audience))
+    return retriever, filters
 
 
 def _retriever(settings: Any) -> Any:
@@ -97,11 +170,11 @@ def _retriever(settings: Any) -> Any:
 def cmd_search(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
-        filters = _filters(args)
+        retriever, filters = _open_filtered(args, settings)
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_USAGE
-    passages = _retriever(settings).search(args.query, k=args.k, filters=filters)
+    passages = retriever.search(args.query, k=args.k, filters=filters)
     if args.json:
         _print_json([p.as_json() for p in passages])
         return EXIT_OK
@@ -116,7 +189,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def collect_stats(settings: Any) -> dict[str, Any]:
-    """Documents and passages per fabrique, type and year, from the registry."""
+    """Documents and passages per fabrique, type and year, from the registry.
+
+    Every fabrique the index holds is listed with its title, the ones found in new documents
+    too; the documents whose fabrique is unknown form the last row (id "", « non renseignée »).
+    """
     from ingest.registry import Registry, connect
 
     registry = Registry(connect(settings.store))
@@ -128,9 +205,9 @@ def collect_stats(settings: Any) -> dict[str, Any]:
     by_type: Counter[str] = Counter()
     by_year: Counter[str] = Counter()
     for r in ok:
-        fid = r.meta.get("fabrique") or "(sans fabrique)"
+        fid = str(r.meta.get("fabrique") or "")
         f = fabriques[fid]
-        f["title"] = r.meta.get("fabrique_title") or f["title"]
+        f["title"] = f["title"] or str(r.meta.get("fabrique_title") or "")
         f["documents"] += 1
         f["chunks"] += r.chunks
         f["doc_types"][r.meta.get("doc_type", "autre")] += 1
@@ -142,9 +219,10 @@ def collect_stats(settings: Any) -> dict[str, Any]:
         "pages": sum(r.pages for r in ok),
         "failed": [{"path": r.path, "error": r.error} for r in records if r.status == "failed"],
         "fabriques": [
-            {"id": fid, "title": f["title"], "documents": f["documents"], "chunks": f["chunks"],
-             "doc_types": dict(f["doc_types"])}
-            for fid, f in sorted(fabriques.items())
+            # documents without fabrique keep the pseudo-id of the JSON contract, "(sans fabrique)"
+            {"id": fid or NO_FABRIQUE_ID, "title": f["title"] or fid or NO_FABRIQUE_ID,
+             "documents": f["documents"], "chunks": f["chunks"], "doc_types": dict(f["doc_types"])}
+            for fid, f in sorted(fabriques.items(), key=lambda kv: (not kv[0], kv[0]))
         ],
         "doc_types": dict(sorted(by_type.items())),
         "years": dict(sorted(by_year.items())),
@@ -159,16 +237,144 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"Index {stats['store']} : {stats['documents']} documents, {stats['chunks']} passages, "
           f"{stats['pages']} pages")
-    print(f"\nPar fabrique ({len(stats['fabriques'])}) :")
+    named = [f for f in stats["fabriques"] if f["id"] != NO_FABRIQUE_ID]
+    print(f"\nPar fabrique ({len(named)}) :")
     for f in stats["fabriques"]:
         types = ", ".join(f"{k} {v}" for k, v in sorted(f["doc_types"].items()))
-        print(f"  {f['id']:<50} {f['documents']:>3} doc. {f['chunks']:>5} passages  ({types})")
+        counts = f"{f['documents']:>3} doc. {f['chunks']:>5} passages  ({types})"
+        if f["id"] == NO_FABRIQUE_ID:
+            print(f"  {'Fabrique ' + NO_FABRIQUE:<50} {counts}")
+            continue
+        print(f"  {f['id']:<50} {counts}")
+        if f["title"] != f["id"]:
+            print(f"      « {f['title']} »")
     print("\nPar type : " + ", ".join(f"{k} {v}" for k, v in stats["doc_types"].items()))
     print("Par année : " + ", ".join(f"{k} {v}" for k, v in stats["years"].items()))
     if stats["failed"]:
         print(f"\nEn échec ({len(stats['failed'])}) :")
         for f in stats["failed"]:
             print(f"  {f['error']}")
+    return EXIT_OK
+
+
+# Fields `docs` shows, in order, with their French label.
+_DOC_FIELDS = (("title", "Titre"), ("fabrique", "Fabrique"), ("doc_type", "Type"), ("year", "Année"),
+               ("territories", "Territoires"), ("visibility", "Visibilité"))
+
+
+def document_row(r: Any) -> dict[str, Any]:
+    """One document of `docs --json`: a public contract, flat, fields only ever added.
+
+    `provenance` maps a field to where its value came from (« manifeste », « fiche
+    .meta.yaml », « en-tête YAML », « propriétés du fichier », « déduit du texte », "" when
+    absent); `conflicts` and `problems` are French sentences. An index built before they
+    were recorded gives {} and [] (never a missing key). `error` is a failed file's cause.
+    """
+    m = r.meta or {}
+    prov = m.get("provenance") if isinstance(m.get("provenance"), dict) else {}
+
+    def sentences(key: str) -> list[str]:
+        value = m.get(key) or []
+        return [str(v) for v in ([value] if isinstance(value, str) else value) if v]
+
+    return {
+        "doc_id": str(r.doc_id or m.get("doc_id") or ""),
+        "path": r.path,
+        "title": str(m.get("title") or ""),
+        "fabrique": str(m.get("fabrique") or ""),
+        "fabrique_title": str(m.get("fabrique_title") or ""),
+        "doc_type": str(m.get("doc_type") or ""),
+        "year": m.get("year") if isinstance(m.get("year"), int) else None,
+        "territories": [str(t) for t in m.get("territories") or []],
+        "visibility": str(m.get("visibility") or ""),
+        "status": r.status,
+        "chunks": int(r.chunks or 0),
+        "pages": int(r.pages or 0),
+        "provenance": {str(k): str(v or "") for k, v in (prov or {}).items()},
+        "conflicts": sentences("conflicts"),
+        "problems": sentences("problems"),
+        "error": str(r.error or ""),
+    }
+
+
+def collect_documents(settings: Any, fabrique: str | None = None,
+                      territory: str | None = None) -> list[dict[str, Any]]:
+    """The documents this audience may see (`document_row` each), optionally those of one
+    fabrique (id, title, or « non renseignée ») or of one territory (any of its names, as the
+    search filter resolves it). ValueError (French) for an unknown fabrique; StoreError when
+    the registry cannot be read. An index never built lists nothing (and is not created)."""
+    import sqlite3
+
+    from assistant.ui_support import visible_records
+    from ingest.errors import StoreError
+    from ingest.registry import Registry, connect
+
+    if not (Path(settings.store) / "index.sqlite3").is_file():
+        records: list[Any] = []
+    else:
+        try:
+            records = visible_records(Registry(connect(Path(settings.store))).all(), settings.audience)
+        except sqlite3.Error as exc:
+            raise StoreError(f"registre de l'index illisible ({settings.store}) : {exc}") from exc
+    if fabrique is not None:
+        fid = resolve_fabrique(fabrique, known_fabriques(records, settings.audience), allow_none=True)
+        records = [r for r in records if r.status != "failed" and str(r.meta.get("fabrique") or "") == fid]
+    if territory is not None:
+        from assistant.retriever import match_territory
+
+        known = sorted({str(t) for r in records for t in r.meta.get("territories") or []})
+        names = set(match_territory(territory, known).names)
+        records = [r for r in records if names & {str(t) for t in r.meta.get("territories") or []}]
+    return [document_row(r) for r in records]
+
+
+def _print_document(n: int, d: dict[str, Any]) -> None:
+    """One block of `docs`: each field followed by [where it came from]."""
+    from assistant.ui_support import STATUS_LABELS, doc_type_label
+
+    shown = {
+        "title": d["title"] or "sans titre",
+        "fabrique": (f"{d['fabrique_title']} ({d['fabrique']})" if d["fabrique_title"]
+                     and d["fabrique_title"] != d["fabrique"] else d["fabrique"]) or NO_FABRIQUE,
+        "doc_type": f"{doc_type_label(d['doc_type'])} ({d['doc_type']})" if d["doc_type"] else "",
+        "year": str(d["year"]) if d["year"] else "inconnue",
+        "territories": ", ".join(d["territories"]) or "aucun",
+        "visibility": d["visibility"],
+    }
+    print(f"[{n}] {d['path']}")
+    status = STATUS_LABELS.get(d["status"], d["status"])
+    print(f"    Identifiant : {d['doc_id'] or '—'} · statut : {status} · "
+          f"{d['pages']} page(s), {d['chunks']} passage(s)")
+    if d["status"] == "failed":
+        print(f"    Erreur : {d['error']}")
+        return
+    for key, label in _DOC_FIELDS:
+        source = d["provenance"].get(key, "")
+        print(f"    {label} : {shown[key]}" + (f" [{source}]" if source else ""))
+    for c in d["conflicts"]:
+        print(f"    Conflit : {c}")
+    for pb in d["problems"]:
+        print(f"    Problème : {pb}")
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        docs = collect_documents(settings, args.fabrique, args.territory)
+    except ValueError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _print_json(docs)
+        return EXIT_OK
+    if not docs:
+        print("Aucun document (index vide ou filtres trop restrictifs).")
+        return EXIT_OK
+    for n, d in enumerate(docs, start=1):
+        if n > 1:
+            print()
+        _print_document(n, d)
+    print(f"\n{len(docs)} document(s) — index {settings.store}")
     return EXIT_OK
 
 
@@ -182,13 +388,12 @@ def _answerer(settings: Any) -> Any:
 def cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
-        filters = _filters(args)
+        retriever, filters = _open_filtered(args, settings)
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_USAGE
     from assistant.retriever import answer_context
 
-    retriever = _retriever(settings)
     passages = answer_context(retriever, args.question, filters, settings, args.k)
     result = _answerer(settings).answer(args.question, passages, mode=args.mode)
     if args.json:
@@ -252,8 +457,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_draft(args: argparse.Namespace) -> int:
+    """`draft`: `--fabrique` by id or title like the other commands; the territory is
+    resolved by the drafting module (any indexed name of it)."""
     from assistant.draft import draft_command
 
+    if getattr(args, "fabrique", None):
+        from ingest.registry import Registry, connect
+
+        settings = _settings(args)
+        try:
+            args.fabrique = resolve_fabrique(
+                args.fabrique, known_fabriques(Registry(connect(settings.store)).all(), settings.audience))
+        except ValueError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return EXIT_USAGE
     return draft_command(args)
 
 
@@ -262,10 +479,10 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fabrique", help="identifiant de fabrique (voir `stats`)")
-    p.add_argument("--territory", help="territoire (ex. Lorient)")
+    p.add_argument("--fabrique", help="fabrique : identifiant ou intitulé, même partiel (voir `stats`)")
+    p.add_argument("--territory", help="territoire, sous n'importe quel nom (ex. Arras, « CU d'Arras »)")
     p.add_argument("--year", help="année ou intervalle (2019 ou 2019-2021)")
-    p.add_argument("--type", choices=DOC_TYPES, help="type de document")
+    p.add_argument("--type", help=f"type de document : {', '.join(DOC_TYPES)} ou son nom (« compte rendu »)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,8 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("draft", help="rédiger un projet de feuille de route, chaque ligne sourcée")
-    p.add_argument("--territory", required=True, help="territoire (ex. Jonzac)")
-    p.add_argument("--fabrique", help="identifiant de fabrique (déduit du territoire sinon)")
+    p.add_argument("--territory", required=True, help="territoire, sous n'importe quel nom (ex. Jonzac)")
+    p.add_argument("--fabrique", help="fabrique : identifiant ou intitulé (déduite du territoire sinon)")
     p.add_argument("--theme", help="thème à privilégier (ex. mobilité)")
     p.add_argument("--sections", help="sections séparées par des virgules : contexte,enjeux,vision,axes,"
                    "actions,gouvernance,suivi,sources")
@@ -321,6 +538,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", action="store_true", help="calibrer le seuil de refus")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("docs", help="documents indexés, leurs métadonnées et d'où elles viennent")
+    _add_store(p)
+    p.add_argument("--fabrique", help="fabrique : identifiant ou intitulé, ou « non renseignée »")
+    p.add_argument("--territory", help="territoire, sous n'importe quel nom")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("stats", help="documents et passages par fabrique, type, année")
     _add_store(p)

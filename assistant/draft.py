@@ -49,9 +49,18 @@ from assistant.frtext import (
     starts_with_action_verb,
     words,
 )
-from assistant.retriever import Filters, Passage, Retriever
+from assistant.retriever import (
+    Filters,
+    Passage,
+    Retriever,
+    match_territory,
+    same_territory,
+    territory_core,
+    territory_key,
+)
 
 TO_COMPLETE = "à compléter"
+NO_FABRIQUE = "fabrique non renseignée"  # the draft's label when no document names the fabrique
 LOCAL_TYPES = ("seminaire_local", "feuille_de_route")
 SYNTHESIS_TYPES = ("seminaire_intersites", "publication", "cahier_des_charges")
 ACTION_FIELDS = ("action", "porteur", "partenaires", "calendrier", "indicateurs")
@@ -398,68 +407,99 @@ class UnknownTerritory(ValueError):
 
 @lru_cache(maxsize=1)
 def _gazetteer() -> tuple[tuple[str, str], ...]:
-    """(folded alias, canonical name) from the sample manifest: « Saint-Ouen » → Plaine Commune."""
+    """(folded alias, canonical name) from the sample manifest: « Saint-Ouen » → Plaine Commune.
+
+    Only an extra alias source: the resolution itself (`match_territory`) works for any
+    indexed territory, with or without a manifest.
+    """
     try:
         from assistant.index import SAMPLE_MANIFEST
         from ingest.metadata import Manifest
 
         return tuple(Manifest.load(SAMPLE_MANIFEST).gazetteer()) if SAMPLE_MANIFEST.is_file() else ()
-    except Exception:  # noqa: BLE001 - a missing or broken manifest only loses aliases
+    except Exception:  # noqa: BLE001 - a missing or broken manifest (or ingest module) only loses aliases
         return ()
 
 
 def _key(name: str) -> str:
     """Folded, with hyphens, apostrophes and spaces alike: « Saint Ouen » = « saint-ouen »."""
-    return re.sub(r"[\s\-–—'’]+", " ", fold(name)).strip()
+    return territory_key(name)
 
 
 def resolve_territory(retriever: Retriever, name: str) -> str:
-    """The canonical indexed name for what the user typed, or `UnknownTerritory`.
+    """The indexed name to draft for, from what the user typed, or `UnknownTerritory`.
 
-    Accents, case and hyphens do not matter; a unique partial name (« Angoulême ») or a
-    known alias (« Saint-Ouen ») is accepted; an ambiguous one (« Saint ») is refused with
-    the choices, an unknown one with the closest names.
+    The search filter's resolution (`match_territory`): accents, case and hyphens do not
+    matter; another name of the same territory (« Arras » for « Communauté urbaine
+    d'Arras », a manifest alias such as « Saint-Ouen ») or a unique partial name
+    (« Angoulême ») is accepted. Names that differ only by an intercommunality's kind are the
+    closest; among them (or among the gazetteer's matches) the one carrying the most seminar
+    reports and roadmaps is drafted for, since those are the draft's own material. Two
+    different territories (« Saint », two communes of an intercommunality) are refused with
+    the choices; an unknown name with the closest ones.
     """
     known = retriever.known_territories()
-    want = _key(name)
-    if not want:
+    if not _key(name):
         raise UnknownTerritory(name, [], known=len(known))
-    exact = [t for t in known if _key(t) == want]
-    if exact:
-        return exact[0]
     alias = {_key(a): canon for a, canon in _gazetteer() if canon in known}
-    if want in alias:
-        return alias[want]
-    partial = [t for t in known if want in _key(t)]
-    if len(partial) == 1:
-        return partial[0]
-    if len(partial) > 1:
-        raise UnknownTerritory(name, partial[:8], ambiguous=True)
+    match = match_territory(name, known, alias)
+    core = territory_core(name)
+    named = match.exact + match.same
+    close = [t for t in named if territory_core(t) == core]
+    if not close and alias.get(_key(name)) in named:
+        close = [alias[_key(name)]]
+    close = close or match.same or ([] if match.ambiguous else match.partial)
+    if any(not same_territory(close[0], t) for t in close[1:]):
+        raise UnknownTerritory(name, close[:8], ambiguous=True)
+    if close:
+        return max(close, key=lambda t: (_local_documents(retriever, t), -close.index(t)))
+    if match.partial:
+        raise UnknownTerritory(name, match.partial[:8], ambiguous=True)
+    want = _key(name)
     keyed = {_key(t): t for t in known}
-    close = [keyed[f] for f in difflib.get_close_matches(want, list(keyed), n=5, cutoff=0.6)]
-    close += [alias[a] for a in difflib.get_close_matches(want, list(alias), n=3, cutoff=0.75)]
-    raise UnknownTerritory(name, list(dict.fromkeys(close))[:8], known=len(known))
+    near = [keyed[f] for f in difflib.get_close_matches(want, list(keyed), n=5, cutoff=0.6)]
+    near += [alias[a] for a in difflib.get_close_matches(want, list(alias), n=3, cutoff=0.75)]
+    raise UnknownTerritory(name, list(dict.fromkeys(near))[:8], known=len(known))
+
+
+def _local_documents(retriever: Retriever, territory: str) -> int:
+    """How many seminar reports and roadmaps carry this territory name (the draft's own material)."""
+    return sum(1 for rec in retriever.registry.all()
+               if territory in (rec.meta.get("territories") or [])
+               and rec.meta.get("doc_type") in LOCAL_TYPES)
 
 
 def fabrique_of(retriever: Retriever, territory: str) -> tuple[str, str]:
-    """The fabrique (id, title) a territory's own documents belong to (the most frequent)."""
-    counts: dict[str, tuple[int, str]] = {}
+    """The fabrique (id, title) a territory's documents belong to: the most frequent among its
+    seminar reports and roadmaps, else among any of its documents.
+
+    A document whose fabrique is unknown ("") says nothing about it, so it never outvotes
+    one that names it; when none names one the answer is ("", "") and the draft goes on,
+    « fabrique non renseignée », with the territory's own material only.
+    """
+    local: dict[str, int] = {}
+    other: dict[str, int] = {}
+    titles: dict[str, str] = {}
     for rec in retriever.registry.all():
         m = rec.meta
-        if territory in (m.get("territories") or []) and m.get("doc_type") in LOCAL_TYPES:
-            fid = str(m.get("fabrique") or "")
-            n, _ = counts.get(fid, (0, ""))
-            counts[fid] = (n + 1, str(m.get("fabrique_title") or fid))
+        fid = str(m.get("fabrique") or "")
+        if rec.status == "failed" or not fid or territory not in (m.get("territories") or []):
+            continue
+        counts = local if m.get("doc_type") in LOCAL_TYPES else other
+        counts[fid] = counts.get(fid, 0) + 1
+        titles[fid] = titles.get(fid) or str(m.get("fabrique_title") or "")
+    counts = local or other
     if not counts:
         return "", ""
-    fid = max(counts, key=lambda f: counts[f][0])
-    return fid, counts[fid][1]
+    fid = max(sorted(counts), key=lambda f: counts[f])
+    return fid, titles.get(fid) or fid
 
 
 def _fabrique_title(retriever: Retriever, fabrique: str) -> str:
+    """The title of an indexed fabrique (any document that gives one), else its id."""
     for rec in retriever.registry.all():
-        if rec.meta.get("fabrique") == fabrique:
-            return str(rec.meta.get("fabrique_title") or fabrique)
+        if rec.meta.get("fabrique") == fabrique and rec.meta.get("fabrique_title"):
+            return str(rec.meta["fabrique_title"])
     return fabrique
 
 
@@ -1156,7 +1196,8 @@ def draft_roadmap(
     if "sources" in wanted:
         ordered.append(DraftSection("sources", SECTIONS["sources"].title,
                                     [] if sources else [_missing(SECTIONS["sources"], name)]))
-    return Roadmap(name, fid, ftitle, theme, ordered, actions, sources,
+    # a fabrique-less draft says so where the fabrique is named (title block, DOCX properties)
+    return Roadmap(name, fid, ftitle if fid else NO_FABRIQUE, theme, ordered, actions, sources,
                    backend="llm" if writer else "extractive")
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ingest.errors import StoreError
-from ingest.lexical import Lexical, LexicalHit
-from ingest.metadata import fold
+from ingest.lexical import Lexical, LexicalHit, fold
 from ingest.registry import Registry, active_hashes
 from ingest.store import Hit, Store, meta_lists
 
@@ -54,6 +53,9 @@ class Filters:
     year_from: int | None = None
     year_to: int | None = None
     doc_type: str | None = None
+    # leave one fabrique out: how the assistant behaves on a fabrique it has never seen
+    # (the held-out evaluation; not offered to users)
+    exclude_fabrique: str | None = None
 
     @staticmethod
     def parse_year(value: str | None) -> tuple[int | None, int | None]:
@@ -183,6 +185,124 @@ def relative_fuse(scores: list[dict[str, float]], weights: list[float]) -> dict[
     return fused
 
 
+# --------------------------------------------------------------------------- territory names
+
+# The kind of an intercommunality in front of its name: « CU d'Arras », « Communauté
+# d'agglomération du Grand Angoulême », « CC du Val de Brume », « Lorient Agglomération ».
+_EPCI_KIND = re.compile(
+    r"^(?:communaute (?:urbaine|d agglomeration|de communes)|metropole|eurometropole"
+    r"|etablissement public territorial|agglomeration|agglo|cu|ca|cc|ept)"
+    r"(?: (?:de la|de l|du|des|de|d|l))? "
+)
+_EPCI_TAIL = re.compile(r" (?:agglomeration|agglo|metropole|communaute)$")
+
+
+def territory_key(name: str) -> str:
+    """Folded, hyphens, apostrophes and spaces alike: « Saint-Ouen » = « saint ouen »."""
+    return re.sub(r"[\s\-–—'’_.]+", " ", fold(name)).strip()
+
+
+def territory_core(name: str) -> str:
+    """The key without an intercommunality's kind: « CU d'Arras » → « arras ».
+
+    What two labels of the same place share when no gazetteer knows them. « Grand » stays:
+    « Grand Reims » is not the commune of Reims.
+    """
+    key = territory_key(name)
+    core = _EPCI_TAIL.sub("", _EPCI_KIND.sub("", key))
+    return core or key
+
+
+@lru_cache(maxsize=1)
+def place_gazetteer() -> Any | None:
+    """The territorial gazetteer (`ingest.gazetteer`, official names of communes and EPCI),
+    or None when this installation lacks it or its data cannot be read: matching then falls
+    back to folded names and their core (`territory_core`)."""
+    try:
+        from ingest.gazetteer import Gazetteer
+    except ImportError:
+        return None
+    try:
+        return Gazetteer.default()
+    except Exception:  # noqa: BLE001 - a broken data file only loses the official names
+        return None
+
+
+def same_territory(a: str, b: str) -> bool:
+    """Do two names denote the same territory (or one the intercommunality of the other)?
+
+    The gazetteer knows « Arras » ↔ « CU d'Arras » from the official map and never pairs
+    two sibling communes. The core rule (names that are the same once the
+    intercommunality's kind is removed: « Communauté de communes du Val de Brume » ↔ « Val
+    de Brume ») also holds for the spellings users type and the data lacks (« communaute
+    urbaine d arras »), and is all there is without the gazetteer.
+    """
+    if territory_key(a) == territory_key(b):
+        return True
+    core_a = territory_core(a)
+    if core_a and core_a == territory_core(b):
+        return True
+    gz = place_gazetteer()
+    if gz is None:
+        return False
+    try:
+        return bool(gz.same_territory(a, b))
+    except Exception:  # noqa: BLE001 - an odd name must not break a search
+        return False
+
+
+@dataclass
+class TerritoryMatch:
+    """How a typed name matches the indexed territory names.
+
+    `exact`: same name once folded; `same`: another name of the same territory (gazetteer,
+    core name, or a caller's alias); `partial`: names with a word starting with what was
+    typed, used only when nothing else matched and they all denote one territory
+    (`ambiguous` otherwise).
+    """
+
+    exact: list[str] = field(default_factory=list)
+    same: list[str] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)
+    ambiguous: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        """Every indexed name a filter should accept (empty when none, or ambiguous)."""
+        if self.exact or self.same:
+            return list(dict.fromkeys(self.exact + self.same))
+        return [] if self.ambiguous else list(self.partial)
+
+
+def match_territory(name: str, known: list[str], aliases: dict[str, str] | None = None) -> TerritoryMatch:
+    """Match what the user typed to the indexed territory names (`known`).
+
+    Folded equality first; then every known name the gazetteer (or the core rule) says is
+    the same territory, plus `aliases` (folded key → indexed name); then, only when both
+    found nothing, the names with a word starting with the typed text: accepted when they
+    are one territory (« lorien » → « Lorient »), refused as ambiguous otherwise (« Saint »),
+    so a filter never widens to sibling communes.
+    """
+    match = TerritoryMatch()
+    want = territory_key(name)
+    if not want:
+        return match
+    match.exact = [t for t in known if territory_key(t) == want]
+    alias = (aliases or {}).get(want)
+    match.same = [alias] if alias in known and alias not in match.exact else []
+    # the indexed spelling of an exact match is the gazetteer's best clue (typed « cu d arras »)
+    probes = list(dict.fromkeys([name, *match.exact]))
+    match.same += [t for t in known if t not in match.exact and t != alias
+                   and any(same_territory(q, t) for q in probes)]
+    if match.exact or match.same:
+        return match
+    starts = re.compile(rf"(?<!\w){re.escape(want)}")  # from a word's start: « rras » is not Arras
+    match.partial = [t for t in known if starts.search(territory_key(t))]
+    first = match.partial[0] if match.partial else ""
+    match.ambiguous = any(not same_territory(first, t) for t in match.partial[1:])
+    return match
+
+
 class Retriever:
     """Dense, lexical and hybrid search over one index, for one audience.
 
@@ -220,16 +340,26 @@ class Retriever:
         self.per_doc = per_doc
         self.fusion = fusion
         self._territories: tuple[tuple[int, int], list[str]] | None = None
+        self._resolved: dict[str, list[str]] = {}
 
     def known_territories(self) -> list[str]:
-        """Territory names of the indexed documents, re-read only when the registry changed
-        (a filtered search resolves the name twice, once per side)."""
+        """Territory names of the documents this audience may see, re-read only when the
+        registry changed (a filtered search resolves the name twice, once per side).
+
+        Public mode leaves out the territories only internal documents carry: the draft's
+        « territoire inconnu » suggestions must not reveal them.
+        """
         version = self.registry.conn.total_changes, self._data_version()
         if self._territories is None or self._territories[0] != version:
             names: set[str] = set()
             for rec in self.registry.all():
-                names.update(rec.meta.get("territories") or [])
+                if rec.status == "failed":
+                    continue
+                if self.audience == "public" and rec.meta.get("visibility", "public") != "public":
+                    continue
+                names.update(str(t) for t in rec.meta.get("territories") or [])
             self._territories = (version, sorted(names))
+            self._resolved = {}
         return self._territories[1]
 
     def _data_version(self) -> int:
@@ -237,11 +367,17 @@ class Retriever:
         return int(self.registry.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def resolve_territory(self, name: str) -> list[str]:
-        """Match what the user typed ('reims', 'Lorient') to the canonical names indexed."""
-        want = fold(name).strip()
+        """The indexed names that denote the territory the user typed.
+
+        « Arras » finds the documents labelled « CU d'Arras » or « Communauté urbaine
+        d'Arras » and the reverse (see `match_territory`); never a sibling commune. A name
+        that matches nothing stays as typed, so the filter finds nothing rather than
+        everything. Memoised per registry version: the gazetteer is asked once per name.
+        """
         known = self.known_territories()
-        exact = [t for t in known if fold(t) == want]
-        return exact or [t for t in known if want and want in fold(t)] or [name]
+        if name not in self._resolved:
+            self._resolved[name] = match_territory(name, known).names or [name]
+        return list(self._resolved[name])
 
     def where(self, filters: Filters | None) -> dict[str, Any] | None:
         clauses: list[dict[str, Any]] = []
@@ -252,6 +388,8 @@ class Retriever:
             clauses.append({"fabrique": f.fabrique})
         if f.doc_type:
             clauses.append({"doc_type": f.doc_type})
+        if f.exclude_fabrique:
+            clauses.append({"fabrique": {"$ne": f.exclude_fabrique}})
         if f.year_from is not None:
             clauses.append({"year": {"$gte": f.year_from}})
         if f.year_to is not None:
@@ -279,6 +417,7 @@ class Retriever:
             "year_to": f.year_to,
             "territories": self.resolve_territory(f.territory) if f.territory else None,
             "visibility": "public" if self.audience == "public" else None,
+            "exclude_fabrique": f.exclude_fabrique,
         }
 
     def _fetch(self, ids: list[str], vectors: bool = False) -> dict[str, tuple[Hit, Any]]:

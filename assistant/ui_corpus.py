@@ -1,7 +1,9 @@
 """« Corpus et avis »: what is indexed, adding files, reindexing, users' feedback.
 
 ANCT teams need to see what the assistant knows (a document missing or failed explains a
-bad answer), to add a new seminar report without a terminal, and to read what users said.
+bad answer; a fabrique or a year guessed from the text explains a wrong filter, hence the
+source of each field and the alerts), to add a new seminar report without a terminal, and
+to read what users said.
 In public mode (FP_AUDIENCE=public) the table hides internal documents and failures, and the
 actions that change the index or expose other users' questions are not offered.
 """
@@ -78,6 +80,11 @@ def _documents_section(ctx: AppContext, rows: list[dict[str, Any]]) -> None:
             "Année": st.column_config.NumberColumn(format="%d"),
             "Titre": st.column_config.TextColumn(width="large"),
             "Erreur": st.column_config.TextColumn(width="medium"),
+            "Source des métadonnées": st.column_config.TextColumn(
+                width="medium", help="d'où vient chaque champ : manifeste, fiche .meta.yaml, en-tête, "
+                "propriétés du fichier ou déduit du texte"),
+            "Alertes": st.column_config.TextColumn(
+                width="medium", help="désaccords entre sources et problèmes relevés à l'indexation"),
         },
     )
 

@@ -30,15 +30,102 @@ DOC_TYPE_LABELS = {
     "seminaire_intersites": "Séminaire intersites",
     "publication": "Publication",
     "feuille_de_route": "Feuille de route",
+    "note": "Note",
+    "article": "Article",
     "autre": "Autre",
 }
+# What people call a type besides its label (« compte rendu » is how a local seminar's report
+# is named on its cover).
+DOC_TYPE_SYNONYMS = {
+    "compte rendu": "seminaire_local",
+    "cr": "seminaire_local",
+    "seminaire intersite": "seminaire_intersites",
+    "cdc": "cahier_des_charges",
+    "fdr": "feuille_de_route",
+    "enseignements": "publication",
+}
 STATUS_LABELS = {"indexed": "indexé", "cleanup": "indexé (nettoyage en attente)", "failed": "en échec"}
-NO_FABRIQUE = "(sans fabrique)"
+NO_FABRIQUE = "non renseignée"
 UNKNOWN_YEAR = "inconnue"
+# Metadata fields as the corpus page and `fp-assistant docs` name them, in reading order.
+FIELD_LABELS = {
+    "title": "titre",
+    "fabrique": "fabrique",
+    "fabrique_title": "intitulé de la fabrique",
+    "doc_type": "type",
+    "year": "année",
+    "territories": "territoires",
+    "partners": "partenaires",
+    "visibility": "visibilité",
+    "doc_id": "identifiant",
+}
+# A metadata source, shortened for a table cell.
+_SOURCE_SHORT = {
+    "propriétés du fichier": "fichier", "date du fichier": "fichier", "fiche .meta.yaml": "fiche",
+    "en-tête YAML": "en-tête",
+}
 
 
 def doc_type_label(doc_type: str | None) -> str:
     return DOC_TYPE_LABELS.get(str(doc_type or "autre"), str(doc_type or "Autre"))
+
+
+def _type_key(text: str) -> str:
+    return re.sub(r"[\s_\-'’]+", " ", fold(text)).strip()
+
+
+def resolve_doc_type(value: str) -> str:
+    """The document type a user means: an id of `ingest.models.DOC_TYPES` (the one list of
+    types), its French label (« feuille de route ») or a usual name (« compte rendu »), case,
+    accents and separators ignored; a unique partial name (« cahier ») too.
+
+    Raises ValueError (French, with the choices) for an unknown or ambiguous name.
+    """
+    from ingest.models import DOC_TYPES
+
+    forms: dict[str, str] = {}
+    for t in DOC_TYPES:
+        forms[_type_key(t)] = t
+        forms[_type_key(doc_type_label(t))] = t
+    forms.update({_type_key(k): t for k, t in DOC_TYPE_SYNONYMS.items() if t in DOC_TYPES})
+    want = _type_key(value)
+    if want in forms:
+        return forms[want]
+    partial = sorted({t for form, t in forms.items() if want and want in form})
+    if len(partial) == 1:
+        return partial[0]
+    choices = ", ".join(partial or DOC_TYPES)
+    if partial:
+        raise ValueError(f"type de document ambigu : « {value} » (précisez : {choices})")
+    raise ValueError(f"type de document inconnu : « {value} » (choix : {choices})")
+
+
+def provenance_summary(meta: dict[str, Any]) -> str:
+    """Where the metadata came from, compact: « titre, type : en-tête ; année : déduit du texte ».
+
+    Fields sharing a source are listed together; a field with no value (source "") and an
+    index built before provenance was recorded (no key) give nothing.
+    """
+    prov = meta.get("provenance") or {}
+    if not isinstance(prov, dict):
+        return ""
+    order = {f: i for i, f in enumerate(FIELD_LABELS)}
+    by_source: dict[str, list[str]] = {}
+    for name in sorted(prov, key=lambda f: (order.get(f, len(order)), f)):
+        # « déduit du texte (nommée dans : titre) »: the evidence is for `fp-assistant docs`
+        source = re.sub(r"\s*\(.*\)\s*$", "", str(prov.get(name) or "")).strip()
+        if source:
+            by_source.setdefault(_SOURCE_SHORT.get(source, source), []).append(FIELD_LABELS.get(name, name))
+    return " ; ".join(f"{', '.join(fields)} : {source}" for source, fields in by_source.items())
+
+
+def metadata_alerts(meta: dict[str, Any]) -> list[str]:
+    """The conflicts between metadata sources and the problems found, as recorded at ingest."""
+    out: list[str] = []
+    for key in ("conflicts", "problems"):
+        value = meta.get(key) or []
+        out += [str(v) for v in ([value] if isinstance(value, str) else value) if v]
+    return out
 
 
 def empty_index_message(settings: Settings) -> str:
@@ -108,13 +195,20 @@ def index_options(records: list[Record], audience: str) -> IndexOptions:
 
 
 def document_rows(records: list[Record], audience: str) -> list[dict[str, Any]]:
-    """One row per document for the corpus table (French column names)."""
+    """One row per document for the corpus table (French column names).
+
+    Metadata may be inferred from the text: the reader sees where each field came from
+    (« Source des métadonnées ») and what disagreed or failed (« Alertes »), and a fabrique
+    nobody could tell reads « non renseignée » rather than an empty cell.
+    """
     rows = []
     for r in visible_records(records, audience):
         m = r.meta
+        ok = r.status != "failed"
         rows.append({
             "Titre": str(m.get("title") or Path(r.path).name),
-            "Fabrique": str(m.get("fabrique_title") or m.get("fabrique") or ""),
+            "Fabrique": (str(m.get("fabrique_title") or m.get("fabrique") or "")
+                         or (NO_FABRIQUE if ok else "")),
             "Type": doc_type_label(m.get("doc_type")) if m else "",
             "Année": m.get("year"),
             "Territoires": ", ".join(m.get("territories") or []),
@@ -124,6 +218,8 @@ def document_rows(records: list[Record], audience: str) -> list[dict[str, Any]]:
             "Erreur": _short_error(r.error or ""),
             "Fichier": Path(r.path).name,
             "Visibilité": str(m.get("visibility") or ""),
+            "Source des métadonnées": provenance_summary(m),
+            "Alertes": " ; ".join(metadata_alerts(m)),
         })
     return rows
 

@@ -336,6 +336,7 @@ class Lexical:
         year_to: int | None = None,
         doc_type: str | None = None,
         visibility: str | None = None,
+        exclude_fabrique: str | None = None,
     ) -> list[LexicalHit]:
         """Best `k` live passages by BM25 for any of the query's terms, filters applied in SQL."""
         terms = self.plan(list(dict.fromkeys(analyse(query)))[:_MAX_QUERY_TERMS])
@@ -348,6 +349,9 @@ class Lexical:
             if value:
                 clauses.append(f"c.{column} = ?")
                 args.append(value)
+        if exclude_fabrique:
+            clauses.append("c.fabrique != ?")
+            args.append(exclude_fabrique)
         if year_from is not None:
             clauses.append("c.year >= ?")
             args.append(int(year_from))

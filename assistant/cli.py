@@ -433,6 +433,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             lambda q: effective_score(answerer.evidence(q.question, context(q))),
         )
         report["threshold"]["configured"] = settings.refusal_threshold
+    if args.holdout:
+        _holdout(args, settings, retriever, questions, report)
     if args.json:
         _print_json(report)
         return EXIT_OK
@@ -453,7 +455,65 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"répondues {b['answered']}) ; configuré : {settings.refusal_threshold}")
     if report["hybrid"]["misses"]:
         print("non trouvées (top 10, hybride) : " + ", ".join(report["hybrid"]["misses"]))
+    if args.holdout:
+        _print_holdout(report)
     return EXIT_OK
+
+
+def _holdout(args: argparse.Namespace, settings: Any, retriever: Any, questions: list[Any],
+             report: dict[str, Any]) -> None:
+    """Leave-one-fabrique-out figures: metadata of unseen documents, answers on unseen
+    fabriques (parameters calibrated on the others), and the separate unanswerable set."""
+    from assistant.holdout import evaluate_holdout_answers, load_unanswerable
+    from assistant.metadata_eval import evaluate_holdout
+
+    bar = _progress_bar("Évaluation par fabrique retirée", "question")
+    report["metadata_holdout"] = evaluate_holdout(Path(args.corpus))
+    if not args.no_answers:
+        report["answers_holdout"] = evaluate_holdout_answers(
+            retriever, _answerer(settings), settings, questions, load_unanswerable(Path(args.unanswerable)),
+            progress=bar,
+        )
+
+
+def _progress_bar(label: str, unit: str) -> Any:
+    """A tqdm bar on stderr (long evaluations show progress), as `ingest` does."""
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int, item: str) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False)
+        state["bar"].n = done
+        state["bar"].set_postfix_str(item[-40:])
+        state["bar"].refresh()
+
+    return update
+
+
+def _print_holdout(report: dict[str, Any]) -> None:
+    from assistant.metadata_eval import render
+
+    print("\nMétadonnées, une fabrique retirée à la fois (texte seul, sans manifeste ni propriétés) :")
+    print(render(report["metadata_holdout"]))
+    a = report.get("answers_holdout")
+    if not a:
+        return
+    print("\nRéponses, une fabrique retirée à la fois :")
+    print(f"{'':<34}{'retenue (held-out)':>20}{'dev (calé sur tout)':>22}")
+    rows = (("refusal_accuracy", "refus justes (fabrique absente)"),
+            ("false_refusal_rate", "refus à tort (index complet)"), ("lead", "lead (1re citation)"))
+    for key, label in rows:
+        print(f"{label:<34}{a['held_out'][key]!s:>20}{a['dev'][key]!s:>22}")
+    print(f"couverture des comparaisons (questions gold, dev) : {a['compare']['coverage']} "
+          f"sur {a['compare']['questions']} questions")
+    c = a["calibrated"]
+    u = a["unanswerable"]
+    print(f"paramètres calés sur tout : seuil {c['threshold']}, soutien des termes {c['term_support']}, "
+          f"proximité de la question {c['question_support']}")
+    print(f"questions sans réponse (jeu séparé, jamais calé) : {u['refusal_accuracy']} refusées "
+          f"sur {u['questions']} ({', '.join(f'{k} {v}' for k, v in u['by_kind'].items())})")
 
 
 def _cmd_draft(args: argparse.Namespace) -> int:
@@ -536,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="passages lus pour répondre (défaut FP_ANSWER_K)")
     p.add_argument("--no-answers", action="store_true", help="seulement la recherche")
     p.add_argument("--sweep", action="store_true", help="calibrer le seuil de refus")
+    p.add_argument("--holdout", action="store_true",
+                   help="mesurer sur des fabriques retirées une à une (métadonnées et réponses)")
+    p.add_argument("--corpus", default="corpus", help="corpus d'exemple avec son manifeste (--holdout)")
+    p.add_argument("--unanswerable", default="tests/gold/unanswerable.yaml",
+                   help="questions sans réponse, jamais utilisées pour caler (--holdout)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

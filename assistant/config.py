@@ -85,6 +85,22 @@ class Settings(BaseSettings):
         "--sweep` on the gold set: the highest threshold that refuses as many unanswerable "
         "questions as any and no answerable one.",
     )
+    term_support: float = Field(
+        default=0.82,
+        ge=0,
+        le=1,
+        description="Cosine between a question's term and a retrieved sentence above which the term "
+        "counts as said in other words (assistant.answerability). Calibrated across fabriques by "
+        "`fp-assistant eval --holdout` (calibrated on the other fabriques, reported on the held-out one).",
+    )
+    question_support: float = Field(
+        default=0.85,
+        ge=0,
+        le=1,
+        description="Cosine between the whole question and its best retrieved sentence above which "
+        "its terms absent by their words are taken as paraphrased (assistant.answerability). "
+        "Calibrated with FP_TERM_SUPPORT by `fp-assistant eval --holdout`.",
+    )
     answer_max_sentences: int = Field(default=5, ge=1, le=20, description="Quotes in an extractive answer.")
 
     # --- Streamlit app (assistant/ui*.py) ---

@@ -40,7 +40,8 @@ INJECTION = (
 
 
 def _p(rank: int, text: str, title: str, *, territories: list[str], fabrique: tuple[str, str] = SENIOR,
-       doc_type: str = "seminaire_local", page: int = 1, year: int = 2022, doc_id: str = "") -> Passage:
+       doc_type: str = "seminaire_local", page: int = 1, year: int = 2022, doc_id: str = "",
+       section: str = "") -> Passage:
     doc_id = doc_id or re.sub(r"\W+", "-", title.lower())[:40]
     return Passage(
         rank=rank,
@@ -57,7 +58,7 @@ def _p(rank: int, text: str, title: str, *, territories: list[str], fabrique: tu
             "doc_type": doc_type,
             "year": year,
             "doc_id": doc_id,
-            "section": "",
+            "section": section,
         },
     )
 

@@ -8,10 +8,11 @@ passages, as tests/test_answer.py does, and on the sample corpus (session fixtur
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 import numpy as np
 import pytest
+from test_answer import _p as answer_passage
 
 from assistant.answer import (
     NATIONAL_ROW,
@@ -52,28 +53,11 @@ PUBLICATION = ("La Fabrique recommande d'associer les employeurs à l'adaptation
                "publics et des transports.")
 
 
-def _p(rank: int, text: str, title: str, *, territories: list[str], fabrique: tuple[str, str] = TEMPO,
-       doc_type: str = "seminaire_local", page: int = 1, year: int = 2021, doc_id: str = "",
-       section: str = "") -> Passage:
-    doc_id = doc_id or re.sub(r"\W+", "-", title.lower())[:40]
-    return Passage(
-        rank=rank,
-        chunk_id=f"{doc_id}::{page}::{rank}",
-        text=text,
-        score=0.9 - rank / 100,
-        meta={
-            "title": title,
-            "source": f"{fabrique[0]}/{doc_id}.pdf",
-            "page": page,
-            "fabrique": fabrique[0],
-            "fabrique_title": fabrique[1],
-            "territories": territories,
-            "doc_type": doc_type,
-            "year": year,
-            "doc_id": doc_id,
-            "section": section,
-        },
-    )
+def _p(rank: int, text: str, title: str, **kw: Any) -> Passage:
+    """test_answer's passage builder, with this module's fabrique and year by default."""
+    kw.setdefault("fabrique", TEMPO)
+    kw.setdefault("year", 2021)
+    return answer_passage(rank, text, title, **kw)
 
 
 @pytest.fixture(scope="module")

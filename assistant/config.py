@@ -77,16 +77,16 @@ class Settings(BaseSettings):
         default=12000, ge=1000, description="Source text sent to the model at most (its context is finite)."
     )
     refusal_threshold: float = Field(
-        default=0.33,
+        default=0.39,
         ge=0,
         le=1,
         description="Below this evidence score (assistant.answer.evidence_score) the assistant "
-        "says it found no answer and lists leads instead. Calibrated by `fp-assistant eval "
-        "--sweep` on the gold set: the highest threshold that refuses as many unanswerable "
-        "questions as any and no answerable one.",
+        "says it found no answer and lists leads instead. Calibrated with FP_TERM_SUPPORT and "
+        "FP_QUESTION_SUPPORT by `fp-assistant eval --holdout` across fabriques: the strictest "
+        "values that refuse the most questions of an absent fabrique at ≤ 5 % false refusals.",
     )
     term_support: float = Field(
-        default=0.82,
+        default=0.835,
         ge=0,
         le=1,
         description="Cosine between a question's term and a retrieved sentence above which the term "
@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         "`fp-assistant eval --holdout` (calibrated on the other fabriques, reported on the held-out one).",
     )
     question_support: float = Field(
-        default=0.85,
+        default=0.84,
         ge=0,
         le=1,
         description="Cosine between the whole question and its best retrieved sentence above which "

@@ -118,13 +118,15 @@ MAX_FALSE_REFUSALS = 0.05  # the product's bar: at most 5 % of answerable questi
 
 
 def calibrate(obs: list[Observation]) -> Params:
-    """The pair that refuses the most should-refuse questions while refusing at most 5 % of
-    the should-answer ones (the product's bar); when no pair keeps that bar, the one with the
-    fewest false refusals. Ties go to the lowest parameters (refuse least)."""
+    """The parameters that refuse the most should-refuse questions while refusing at most 5 %
+    of the should-answer ones (the product's bar); when none keeps that bar, those with the
+    fewest false refusals. Ties go to the strictest parameters: among settings that cost no
+    measured answer, the one with the widest margin for questions this set does not cover
+    (a wrong answer costs more trust than a refusal)."""
     def key(p: Params) -> tuple[float, ...]:
         _, answered, refused = _balanced(obs, *p)
         within = 1.0 - answered <= MAX_FALSE_REFUSALS + 1e-9
-        return (within, round(refused, 6) if within else round(answered, 6), -p[0], -p[1], p[2])
+        return (within, round(refused, 6) if within else round(answered, 6), p[0], p[1], p[2])
 
     return max(((t, s, c) for t in THRESHOLDS for s in SUPPORTS for c in CLOSENESS), key=key)
 

@@ -1,4 +1,6 @@
-"""How many questions that have nothing to do with the Fabriques are refused.
+"""How many questions the corpus cannot answer are refused: the 12 off-topic questions below,
+then the separate unanswerable gold set (`tests/gold/unanswerable.yaml`: absent themes, places,
+objects; never used to calibrate), with the configured parameters.
 
 Usage: python benchmarks/offtopic.py [--store data/index] [--json]
 
@@ -45,18 +47,23 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     settings, retriever, answerer, _ = open_answering(args.store)
+    import yaml
+
+    gold = yaml.safe_load((REPO / "tests" / "gold" / "unanswerable.yaml").read_text(encoding="utf-8")) or []
     rows = []
-    for q in QUESTIONS:
+    for kind, q in [("hors_sujet", q) for q in QUESTIONS] + [(g["kind"], g["question"]) for g in gold]:
         ans = answerer.answer(q, answer_context(retriever, q, None, settings))
-        rows.append({"question": q, "refused": not ans.grounded, "evidence": round(ans.evidence or 0.0, 3)})
+        rows.append({"question": q, "kind": kind, "refused": not ans.grounded,
+                     "evidence": round(ans.evidence or 0.0, 3)})
     refused = sum(r["refused"] for r in rows)
     if args.json:
         print(json.dumps({"refused": refused, "questions": len(rows), "threshold": settings.refusal_threshold,
                           "rows": rows}, ensure_ascii=False, indent=2))
         return
     for r in rows:
-        print(f"{'refusée ' if r['refused'] else 'RÉPONDUE'}  {r['evidence']:.3f}  {r['question']}")
-    print(f"{refused}/{len(rows)} questions hors sujet refusées (seuil {settings.refusal_threshold})")
+        flag = "refusée " if r["refused"] else "RÉPONDUE"
+        print(f"{flag}  {r['evidence']:.3f}  {r['kind']:<13} {r['question']}")
+    print(f"{refused}/{len(rows)} questions sans réponse refusées (seuil {settings.refusal_threshold})")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import yaml
 from ingest.declared import Declared, normalise
 from ingest.errors import IngestError
 from ingest.fabriques import Catalog, Fabrique
+from ingest.gazetteer import fold  # one folding rule for names (re-exported: assistant/ imports it here)
 from ingest.models import DOC_TYPES, DocMeta, LoadedDocument
 
 MANIFEST_NAME = "manifest.yaml"
@@ -44,12 +44,6 @@ FIELD_LABELS = {
 HEAD_CHARS = 3000  # "first page" of formats without pages (DOCX, HTML, Markdown)
 
 
-def fold(text: str) -> str:
-    """Lowercase without accents, for matching names the way people write them."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in text if not unicodedata.combining(c)).replace("’", "'")
-
-
 @dataclass
 class Manifest:
     """The corpus description: documents by relative path, fabriques, and their territories."""
@@ -57,6 +51,7 @@ class Manifest:
     root: Path | None = None
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     fabriques: dict[str, Fabrique] = field(default_factory=dict)
+    _pairs: list[tuple[str, str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -111,7 +106,14 @@ class Manifest:
         return self.documents.get(rel)
 
     def gazetteer(self) -> list[tuple[str, str]]:
-        """(folded form, canonical name) pairs, longest first so 'Grand Reims' beats 'Reims'."""
+        """(folded form, canonical name) pairs, longest first so 'Grand Reims' beats 'Reims'.
+
+        Computed once per manifest: every document of its folder asks for it."""
+        if self._pairs is None:
+            self._pairs = self._gazetteer()
+        return self._pairs
+
+    def _gazetteer(self) -> list[tuple[str, str]]:
         pairs = []
         for f in self.fabriques.values():
             for name, aliases in f.territories.items():

@@ -1,5 +1,5 @@
 """Streamlit entry point; stays thin: the UI lives in `assistant/ui.py`."""
 
-from assistant.ui import main
+from assistant.ui.main import main
 
 main()

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +44,11 @@ def _print_json(data: Any) -> None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from assistant.index import make_ingestor
+    from assistant.access import Caller
+    from assistant.service import Service
 
     settings = _settings(args)
-    ingestor = make_ingestor(settings)
+    service = Service(settings)
     bar = tqdm(total=0, unit="fichier", file=sys.stderr, disable=args.quiet, desc="Indexation")
 
     def progress(done: int, total: int, path: str) -> None:
@@ -59,7 +58,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        report = ingestor.run([Path(p) for p in args.paths], sync=args.sync, progress=progress)
+        # whoever runs the CLI owns the files and the index: the operator, an admin
+        report = service.ingest([Path(p) for p in args.paths], Caller("admin", "cli"), sync=args.sync,
+                                progress=progress)
     finally:
         bar.close()
     if args.json:
@@ -78,103 +79,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if report.failed else EXIT_OK
 
 
-def _filters(args: argparse.Namespace) -> Any:
-    """Year and type as typed, checked before the index is opened (ValueError: bad usage).
+def _service(args: argparse.Namespace) -> Any:
+    from assistant.service import get_service
 
-    `--type` takes an id of `ingest.models.DOC_TYPES` or its French name (« compte rendu »).
-    """
-    from assistant.retriever import Filters
-
-    lo, hi = Filters.parse_year(args.year)
-    doc_type = None
-    if args.type:
-        from assistant.ui_support import resolve_doc_type
-
-        doc_type = resolve_doc_type(args.type)
-    return Filters(
-        fabrique=args.fabrique, territory=args.territory, year_from=lo, year_to=hi, doc_type=doc_type
-    )
+    return get_service(_settings(args))
 
 
-def known_fabriques(records: list[Any], audience: str) -> dict[str, str]:
-    """id → title of the fabriques of the documents this audience may see, as indexed
-    (discovered ones included; the title falls back to the id)."""
-    from assistant.ui_support import visible_records
-
-    out: dict[str, str] = {}
-    for r in visible_records(records, audience):
-        fid = str(r.meta.get("fabrique") or "")
-        if fid and r.status != "failed":
-            out[fid] = out.get(fid) or str(r.meta.get("fabrique_title") or "")
-    return {fid: title or fid for fid, title in out.items()}
-
-
-def _name_key(text: str) -> str:
-    from assistant.frtext import fold
-
-    return " ".join(re.split(r"[\s_\-'’«»\"]+", fold(text))).strip()
-
-
-def resolve_fabrique(value: str, fabriques: dict[str, str], allow_none: bool = False) -> str:
-    """The id of the fabrique the user means: its id or its title, case, accents and
-    separators ignored, or a unique word start of either (« littoral », « cyber »).
-
-    Users meet a fabrique by its title in answers and in `stats`; ids of discovered fabriques
-    (« fp-cybersecurite-des-collectivites ») are not typed by hand. With `allow_none`,
-    « non renseignée » (or « aucune ») means the documents without a fabrique ("").
-    Raises ValueError in French, with the choices, for an unknown or ambiguous name.
-    """
-    want = _name_key(value)
-    if allow_none and want in (_name_key(NO_FABRIQUE), "aucune", "sans fabrique", ""):
-        return ""
-    for fid, title in fabriques.items():
-        if want in (_name_key(fid), _name_key(title)):
-            return fid
-    starts = re.compile(rf"(?<!\w){re.escape(want)}")  # from a word's start: « cyber », « littoral »
-    partial = [fid for fid, title in fabriques.items()
-               if want and (starts.search(_name_key(fid)) or starts.search(_name_key(title)))]
-    if len(partial) == 1:
-        return partial[0]
-
-    def named(ids: list[str]) -> str:
-        return " ; ".join(f"« {fabriques[f]} » ({f})" if fabriques[f] != f else f for f in ids)
-
-    if partial:
-        raise ValueError(f"« {value} » désigne plusieurs fabriques : {named(partial)}. Précisez.")
-    if not fabriques:
-        raise ValueError(f"fabrique inconnue : « {value} » (aucune fabrique dans l'index)")
-    raise ValueError(f"fabrique inconnue dans l'index : « {value} ». Fabriques indexées : "
-                     f"{named(sorted(fabriques, key=lambda f: _name_key(fabriques[f])))}")
-
-
-def _open_filtered(args: argparse.Namespace, settings: Any) -> tuple[Any, Any]:
-    """The retriever and the filters, `--fabrique` resolved against the index (ValueError:
-    bad usage; year and type are checked before the index is opened)."""
-    filters = _filters(args)
-    retriever = _retriever(settings)
-    if filters.fabrique:
-        filters.fabrique = resolve_fabrique(
-            filters.fabrique, known_fabriques(retriever.registry.all(), settings.audience))
-    return retriever, filters
-
-
-def _retriever(settings: Any) -> Any:
-    from assistant.index import open_index
-    from assistant.retriever import Retriever
-    from ingest.embeddings import get_embeddings
-
-    store, registry = open_index(settings)
-    return Retriever(store, registry, get_embeddings(settings.embeddings), settings.audience)
+def _filters(args: argparse.Namespace, service: Any) -> Any:
+    """Filters as typed (`--fabrique` by id or title, `--type` by id or French name, `--year`
+    2019 or 2019-2021); ValueError (French) is bad usage."""
+    return service.filters(service.local_caller(), fabrique=args.fabrique, territory=args.territory,
+                           year=args.year, doc_type=args.type)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    service = _service(args)
     try:
-        retriever, filters = _open_filtered(args, settings)
+        filters = _filters(args, service)
+        passages = service.search(args.query, service.local_caller(), filters=filters, k=args.k)
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_USAGE
-    passages = retriever.search(args.query, k=args.k, filters=filters)
     if args.json:
         _print_json([p.as_json() for p in passages])
         return EXIT_OK
@@ -188,50 +113,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def collect_stats(settings: Any) -> dict[str, Any]:
-    """Documents and passages per fabrique, type and year, from the registry.
-
-    Every fabrique the index holds is listed with its title, the ones found in new documents
-    too; the documents whose fabrique is unknown form the last row (id "", « non renseignée »).
-    """
-    from ingest.registry import Registry, connect
-
-    registry = Registry(connect(settings.store))
-    records = registry.all()
-    ok = [r for r in records if r.status != "failed"]
-    fabriques: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"title": "", "documents": 0, "chunks": 0, "doc_types": Counter()}
-    )
-    by_type: Counter[str] = Counter()
-    by_year: Counter[str] = Counter()
-    for r in ok:
-        fid = str(r.meta.get("fabrique") or "")
-        f = fabriques[fid]
-        f["title"] = f["title"] or str(r.meta.get("fabrique_title") or "")
-        f["documents"] += 1
-        f["chunks"] += r.chunks
-        f["doc_types"][r.meta.get("doc_type", "autre")] += 1
-        by_type[r.meta.get("doc_type", "autre")] += 1
-        by_year[str(r.meta.get("year") or "inconnue")] += 1
-    return {
-        "documents": len(ok),
-        "chunks": sum(r.chunks for r in ok),
-        "pages": sum(r.pages for r in ok),
-        "failed": [{"path": r.path, "error": r.error} for r in records if r.status == "failed"],
-        "fabriques": [
-            # documents without fabrique keep the pseudo-id of the JSON contract, "(sans fabrique)"
-            {"id": fid or NO_FABRIQUE_ID, "title": f["title"] or fid or NO_FABRIQUE_ID,
-             "documents": f["documents"], "chunks": f["chunks"], "doc_types": dict(f["doc_types"])}
-            for fid, f in sorted(fabriques.items(), key=lambda kv: (not kv[0], kv[0]))
-        ],
-        "doc_types": dict(sorted(by_type.items())),
-        "years": dict(sorted(by_year.items())),
-        "store": str(settings.store),
-    }
-
-
 def cmd_stats(args: argparse.Namespace) -> int:
-    stats = collect_stats(_settings(args))
+    service = _service(args)
+    stats = service.stats(service.local_caller())
     if args.json:
         _print_json(stats)
         return EXIT_OK
@@ -262,75 +146,9 @@ _DOC_FIELDS = (("title", "Titre"), ("fabrique", "Fabrique"), ("doc_type", "Type"
                ("territories", "Territoires"), ("visibility", "Visibilité"))
 
 
-def document_row(r: Any) -> dict[str, Any]:
-    """One document of `docs --json`: a public contract, flat, fields only ever added.
-
-    `provenance` maps a field to where its value came from (« manifeste », « fiche
-    .meta.yaml », « en-tête YAML », « propriétés du fichier », « déduit du texte », "" when
-    absent); `conflicts` and `problems` are French sentences. An index built before they
-    were recorded gives {} and [] (never a missing key). `error` is a failed file's cause.
-    """
-    m = r.meta or {}
-    prov = m.get("provenance") if isinstance(m.get("provenance"), dict) else {}
-
-    def sentences(key: str) -> list[str]:
-        value = m.get(key) or []
-        return [str(v) for v in ([value] if isinstance(value, str) else value) if v]
-
-    return {
-        "doc_id": str(r.doc_id or m.get("doc_id") or ""),
-        "path": r.path,
-        "title": str(m.get("title") or ""),
-        "fabrique": str(m.get("fabrique") or ""),
-        "fabrique_title": str(m.get("fabrique_title") or ""),
-        "doc_type": str(m.get("doc_type") or ""),
-        "year": m.get("year") if isinstance(m.get("year"), int) else None,
-        "territories": [str(t) for t in m.get("territories") or []],
-        "visibility": str(m.get("visibility") or ""),
-        "status": r.status,
-        "chunks": int(r.chunks or 0),
-        "pages": int(r.pages or 0),
-        "provenance": {str(k): str(v or "") for k, v in (prov or {}).items()},
-        "conflicts": sentences("conflicts"),
-        "problems": sentences("problems"),
-        "error": str(r.error or ""),
-    }
-
-
-def collect_documents(settings: Any, fabrique: str | None = None,
-                      territory: str | None = None) -> list[dict[str, Any]]:
-    """The documents this audience may see (`document_row` each), optionally those of one
-    fabrique (id, title, or « non renseignée ») or of one territory (any of its names, as the
-    search filter resolves it). ValueError (French) for an unknown fabrique; StoreError when
-    the registry cannot be read. An index never built lists nothing (and is not created)."""
-    import sqlite3
-
-    from assistant.ui_support import visible_records
-    from ingest.errors import StoreError
-    from ingest.registry import Registry, connect
-
-    if not (Path(settings.store) / "index.sqlite3").is_file():
-        records: list[Any] = []
-    else:
-        try:
-            records = visible_records(Registry(connect(Path(settings.store))).all(), settings.audience)
-        except sqlite3.Error as exc:
-            raise StoreError(f"registre de l'index illisible ({settings.store}) : {exc}") from exc
-    if fabrique is not None:
-        fid = resolve_fabrique(fabrique, known_fabriques(records, settings.audience), allow_none=True)
-        records = [r for r in records if r.status != "failed" and str(r.meta.get("fabrique") or "") == fid]
-    if territory is not None:
-        from assistant.retriever import match_territory
-
-        known = sorted({str(t) for r in records for t in r.meta.get("territories") or []})
-        names = set(match_territory(territory, known).names)
-        records = [r for r in records if names & {str(t) for t in r.meta.get("territories") or []}]
-    return [document_row(r) for r in records]
-
-
 def _print_document(n: int, d: dict[str, Any]) -> None:
     """One block of `docs`: each field followed by [where it came from]."""
-    from assistant.ui_support import STATUS_LABELS, doc_type_label
+    from assistant.catalog import STATUS_LABELS, doc_type_label
 
     shown = {
         "title": d["title"] or "sans titre",
@@ -358,9 +176,9 @@ def _print_document(n: int, d: dict[str, Any]) -> None:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    service = _service(args)
     try:
-        docs = collect_documents(settings, args.fabrique, args.territory)
+        docs = service.documents(service.local_caller(), args.fabrique, args.territory)
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -374,28 +192,19 @@ def cmd_docs(args: argparse.Namespace) -> int:
         if n > 1:
             print()
         _print_document(n, d)
-    print(f"\n{len(docs)} document(s) — index {settings.store}")
+    print(f"\n{len(docs)} document(s) — index {service.settings.store}")
     return EXIT_OK
 
 
-def _answerer(settings: Any) -> Any:
-    from assistant.answer import get_answerer
-    from ingest.embeddings import get_embeddings
-
-    return get_answerer(settings, get_embeddings(settings.embeddings))
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    service = _service(args)
     try:
-        retriever, filters = _open_filtered(args, settings)
+        filters = _filters(args, service)
+        result = service.ask(args.question, service.local_caller(), mode=args.mode, filters=filters,
+                             k=args.k)
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from assistant.retriever import answer_context
-
-    passages = answer_context(retriever, args.question, filters, settings, args.k)
-    result = _answerer(settings).answer(args.question, passages, mode=args.mode)
     if args.json:
         _print_json(result.as_json())
         return EXIT_OK
@@ -411,14 +220,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from assistant.answer import effective_score
-    from assistant.evaluate import evaluate, load_gold, sweep_threshold
+    from assistant.answering.extractive import effective_score
+    from assistant.evaluation.gold import evaluate, load_gold, sweep_threshold
     from assistant.retriever import answer_context, other_fusion
 
-    settings = _settings(args)
-    retriever = _retriever(settings)
+    service = _service(args)
+    settings = service.settings
+    retriever = service.retriever(service.local_caller())
     questions = load_gold(Path(args.gold))
-    answerer = None if args.no_answers else _answerer(settings)
+    answerer = None if args.no_answers else service.answerer()
 
     def context(q: Any) -> Any:
         return answer_context(retriever, q.question, q.to_filters(), settings, args.k)
@@ -434,7 +244,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         report["threshold"]["configured"] = settings.refusal_threshold
     if args.holdout:
-        _holdout(args, settings, retriever, questions, report)
+        _holdout(args, service, retriever, questions, report)
     if args.json:
         _print_json(report)
         return EXIT_OK
@@ -460,18 +270,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _holdout(args: argparse.Namespace, settings: Any, retriever: Any, questions: list[Any],
+def _holdout(args: argparse.Namespace, service: Any, retriever: Any, questions: list[Any],
              report: dict[str, Any]) -> None:
     """Leave-one-fabrique-out figures: metadata of unseen documents, answers on unseen
     fabriques (parameters calibrated on the others), and the separate unanswerable set."""
-    from assistant.holdout import evaluate_holdout_answers, load_unanswerable
-    from assistant.metadata_eval import evaluate_holdout
+    from assistant.evaluation.holdout import evaluate_holdout_answers, load_unanswerable
+    from assistant.evaluation.metadata import evaluate_holdout
 
     bar = _progress_bar("Évaluation par fabrique retirée", "question")
     report["metadata_holdout"] = evaluate_holdout(Path(args.corpus))
     if not args.no_answers:
         report["answers_holdout"] = evaluate_holdout_answers(
-            retriever, _answerer(settings), settings, questions, load_unanswerable(Path(args.unanswerable)),
+            retriever, service.answerer(), service.settings, questions,
+            load_unanswerable(Path(args.unanswerable)),
             progress=bar,
         )
 
@@ -493,7 +304,7 @@ def _progress_bar(label: str, unit: str) -> Any:
 
 
 def _print_holdout(report: dict[str, Any]) -> None:
-    from assistant.metadata_eval import render
+    from assistant.evaluation.metadata import render
 
     print("\nMétadonnées, une fabrique retirée à la fois (texte seul, sans manifeste ni propriétés) :")
     print(render(report["metadata_holdout"]))
@@ -517,21 +328,29 @@ def _print_holdout(report: dict[str, Any]) -> None:
 
 
 def _cmd_draft(args: argparse.Namespace) -> int:
-    """`draft`: `--fabrique` by id or title like the other commands; the territory is
-    resolved by the drafting module (any indexed name of it)."""
-    from assistant.draft import draft_command
-
-    if getattr(args, "fabrique", None):
-        from ingest.registry import Registry, connect
-
-        settings = _settings(args)
-        try:
-            args.fabrique = resolve_fabrique(
-                args.fabrique, known_fabriques(Registry(connect(settings.store)).all(), settings.audience))
-        except ValueError as exc:
-            print(f"Erreur : {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    return draft_command(args)
+    """`draft`: a cited draft roadmap on stdout (Markdown), in a .docx/.md file, or as JSON."""
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".docx", ".md"):
+        print("Erreur : --out doit se terminer par .docx ou .md", file=sys.stderr)
+        return EXIT_USAGE
+    sections = [x.strip() for x in (args.sections or "").split(",") if x.strip()] or None
+    service = _service(args)
+    try:
+        roadmap = service.draft(args.territory, service.local_caller(), fabrique=args.fabrique,
+                                theme=args.theme, sections=sections)
+    except ValueError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(service.export(roadmap, out.suffix.lower().lstrip(".")))
+        print(f"Projet de feuille de route écrit dans {out} ({len(roadmap.actions)} actions, "
+              f"{len(roadmap.sources)} sources).", file=sys.stderr)
+    if args.json:
+        _print_json(roadmap.as_json())
+    elif out is None:
+        sys.stdout.write(service.export(roadmap, "md").decode("utf-8"))
+    return EXIT_OK
 
 
 def _add_store(p: argparse.ArgumentParser) -> None:

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         default=0.39,
         ge=0,
         le=1,
-        description="Below this evidence score (assistant.answer.evidence_score) the assistant "
+        description="Below this evidence score (assistant.answering.extractive.evidence_score) the assistant "
         "says it found no answer and lists leads instead. Calibrated with FP_TERM_SUPPORT and "
         "FP_QUESTION_SUPPORT by `fp-assistant eval --holdout` across fabriques: the strictest "
         "values that refuse the most questions of an absent fabrique at ≤ 5 % false refusals.",
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Cosine between a question's term and a retrieved sentence above which the term "
-        "counts as said in other words (assistant.answerability). Calibrated across fabriques by "
+        "counts as said in other words (assistant.answering.answerability). Calibrated across fabriques by "
         "`fp-assistant eval --holdout` (calibrated on the other fabriques, reported on the held-out one).",
     )
     question_support: float = Field(
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Cosine between the whole question and its best retrieved sentence above which "
-        "its terms absent by their words are taken as paraphrased (assistant.answerability). "
+        "its terms absent by their words are taken as paraphrased (assistant.answering.answerability). "
         "Calibrated with FP_TERM_SUPPORT by `fp-assistant eval --holdout`.",
     )
     answer_max_sentences: int = Field(default=5, ge=1, le=20, description="Quotes in an extractive answer.")
@@ -108,6 +108,22 @@ class Settings(BaseSettings):
         default=Path("corpus"),
         description="FP_CORPUS_DIR: the folder the app's « Réindexer le corpus » button ingests "
         "(with the uploads folder).",
+    )
+    app_access: Literal["local", "key"] = Field(
+        default="local",
+        description="Who uses the Streamlit app: 'local' = the FP_AUDIENCE audience (interne: every "
+        "right; public: read-only, internal documents hidden), 'key' = each user signs in with an "
+        "API key (`fp-assistant keys add`) and gets its role.",
+    )
+    # --- HTTP API (assistant/api/) ---
+    max_question_chars: int = Field(default=2000, ge=10, description="Longest question accepted.")
+    api_max_request_kb: int = Field(
+        default=256, ge=1, description="Largest JSON request body the API reads (uploads: FP_UPLOAD_MAX_MB)."
+    )
+    log_questions: bool = Field(
+        default=False,
+        description="Write the question text into the API's request log (default: only the route, "
+        "the role, the status and the duration; questions may name people).",
     )
     upload_max_mb: float = Field(
         default=20.0, gt=0,

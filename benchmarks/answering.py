@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from assistant.answer import Answerer, get_answerer
+from assistant.answering.backends import get_answerer
+from assistant.answering.extractive import Answerer
 from assistant.config import Settings, get_settings
 from assistant.index import open_index
 from assistant.retriever import Retriever

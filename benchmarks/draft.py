@@ -38,9 +38,8 @@ def main() -> int:
     ap.add_argument("--build", action="store_true", help="index corpus/ in a temporary folder first")
     args = ap.parse_args()
 
-    from assistant import draft as draft_mod
-    from assistant.cli import _retriever
     from assistant.config import get_settings
+    from assistant.drafting import draft as draft_mod
 
     settings = get_settings()
     tmp = None
@@ -56,7 +55,10 @@ def main() -> int:
         settings = settings.model_copy(update={"store": Path(args.store)})
 
     t0 = time.perf_counter()
-    retriever = _retriever(settings)
+    from assistant.service import Service
+
+    service = Service(settings)
+    retriever = service.retriever(service.local_caller())
     retriever.embeddings.embed_query("chargement du modèle")
     load = time.perf_counter() - t0
     docs = len(retriever.registry.all())

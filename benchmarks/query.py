@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 
-from assistant.evaluate import load_gold
+from assistant.evaluation.gold import load_gold
 from assistant.retriever import answer_context
 from benchmarks.answering import open_answering
 

@@ -10,7 +10,8 @@ retriever ignores (their hash is not the registry's) and the next run removes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,12 @@ class Ingestor:
         return self._catalog
 
     def run(self, paths: list[Path], sync: bool = False, progress: Progress | None = None) -> IngestReport:
+        with self._locked():
+            return self._run(paths, sync, progress)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time per index, across processes (CLI, app, API)."""
         lock = FileLock(str(self.store_dir / "ingest.lock"))
         try:
             lock.acquire(timeout=self.lock_timeout)
@@ -168,9 +175,21 @@ class Ingestor:
                 "réessayez quand elle sera terminée."
             ) from exc
         try:
-            return self._run(paths, sync, progress)
+            yield
         finally:
             lock.release()
+
+    def remove(self, path: str) -> IngestReport:
+        """Take one document out of the index (passages, lexical entries, registry row), under
+        the ingest lock like any batch, so a search never sees it half removed."""
+        report = IngestReport()
+        with self._locked():
+            rec = self.registry.get(path)
+            if rec is not None:
+                self._forget(rec.path, rec.doc_id, report)
+            report.documents = sum(1 for r in self.registry.all() if r.status != "failed")
+            report.chunks = self.store.count()
+        return report
 
     def _run(self, paths: list[Path], sync: bool, progress: Progress | None) -> IngestReport:
         report = IngestReport()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from test_answer import _p
 
-from assistant.answer import REFUSAL, ExtractiveAnswerer
-from assistant.answerability import asked_fabrique, fabrique_present, key_elements
+from assistant.answering.answerability import asked_fabrique, fabrique_present, key_elements
+from assistant.answering.extractive import REFUSAL, ExtractiveAnswerer
 from assistant.config import Settings
 
 COAST = ("littoral-risques", "Littoral et risques côtiers")

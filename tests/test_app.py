@@ -265,7 +265,7 @@ def test_feedback_is_saved_and_exported(app, small_index):
 
 
 def test_draft_form_previews_and_offers_downloads(app):
-    pytest.importorskip("assistant.export")
+    pytest.importorskip("assistant.drafting.export")
     app.radio(key="mode").set_value("draft").run()
     app.selectbox(key="draft_territory").set_value("Lorient")
     submit = next(b for b in app.button if b.label == "Rédiger le projet")
@@ -368,7 +368,7 @@ NEW_REPORT = _doc(
 def test_upload_indexes_good_files_and_explains_bad_ones(upload_settings):
     from assistant.index import open_index
     from assistant.retriever import Retriever
-    from assistant.ui_uploads import ADDED, FAILED, REJECTED, handle_uploads
+    from assistant.uploads import ADDED, FAILED, REJECTED, handle_uploads
     from ingest.embeddings import get_embeddings
 
     calls: list[tuple[int, int]] = []
@@ -403,7 +403,7 @@ def test_upload_indexes_good_files_and_explains_bad_ones(upload_settings):
 
 
 def test_upload_limits_count_and_replaces_same_name(upload_settings):
-    from assistant.ui_uploads import ADDED, DUPLICATE, REJECTED, UNCHANGED, UPDATED, handle_uploads
+    from assistant.uploads import ADDED, DUPLICATE, REJECTED, UNCHANGED, UPDATED, handle_uploads
 
     files = [(f"note-{i}.txt", f"Note numéro {i} sur la navette de Vannes et ses horaires.".encode())
              for i in range(7)]
@@ -424,7 +424,7 @@ def test_upload_limits_count_and_replaces_same_name(upload_settings):
 def test_upload_reports_lock_held_in_french(upload_settings):
     from filelock import FileLock
 
-    from assistant.ui_uploads import handle_uploads
+    from assistant.uploads import handle_uploads
 
     with FileLock(str(upload_settings.store / "ingest.lock")):
         result = handle_uploads(upload_settings, [("vannes.md", NEW_REPORT.encode())])
@@ -454,7 +454,7 @@ def test_upload_through_the_page(small_index, tmp_path, monkeypatch):
 
 
 def test_sanitize_filename():
-    from assistant.ui_uploads import sanitize_filename
+    from assistant.uploads import sanitize_filename
 
     assert sanitize_filename("../../etc/passwd") == "passwd"
     assert sanitize_filename("C:\\Users\\x\\Réunion été.PDF") == "Reunion-ete.pdf"
@@ -465,7 +465,7 @@ def test_sanitize_filename():
 
 
 def test_highlight_escapes_html():
-    from assistant.ui_support import highlight
+    from assistant.ui.support import highlight
 
     out = highlight("<script>alert(1)</script> La mobilité des aînés à Lorient", "mobilité des aînés ?")
     assert "<script>" not in out and "&lt;script&gt;" in out
@@ -474,14 +474,14 @@ def test_highlight_escapes_html():
 
 
 def test_labels_show_titles_literally():
-    from assistant.ui_support import md_escape
+    from assistant.ui.support import md_escape
 
     assert md_escape("Plan [v2] *urgent* $5") == "Plan \\[v2\\] \\*urgent\\* \\$5"
 
 
 def test_pdf_link_script_has_no_angle_bracket():
     """Streamlit's HTML sanitiser drops a <script> whose text contains « <x »: keep it out."""
-    from assistant.ui_support import pdf_page_link
+    from assistant.ui.support import pdf_page_link
 
     html = pdf_page_link(b"%PDF-1.4 <<>> fake" * 50, 7, "Ouvrir <p. 7>", "k/1")
     script = html.split("<script>", 1)[1].rsplit("</script>", 1)[0]

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from test_answer import _p as answer_passage
 
-from assistant.answer import (
+from assistant.answering.citations import MARKER
+from assistant.answering.extractive import (
     NATIONAL_ROW,
     Answer,
     Candidate,
@@ -23,9 +24,8 @@ from assistant.answer import (
     compare,
     compare_coverage,
 )
-from assistant.citations import MARKER
+from assistant.answering.frtext import split_units
 from assistant.config import Settings
-from assistant.frtext import split_units
 from assistant.retriever import Passage
 from ingest.gazetteer import Gazetteer
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import CORPUS, REPO
 
-from assistant.evaluate import holds_term, load_gold
+from assistant.evaluation.gold import holds_term, load_gold
 from ingest.loaders import load
 
 NOTICE = "Document d'illustration — contenu fictif, inspiré du dispositif public des Fabriques Prospectives"

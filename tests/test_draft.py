@@ -8,7 +8,6 @@ citation must point to a real passage whose text contains the quoted excerpt.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
@@ -18,17 +17,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assistant.draft import (
+from assistant.drafting.draft import (
     ACTION_HEADERS,
     SECTIONS,
     TO_COMPLETE,
     Roadmap,
     UnknownTerritory,
     display,
-    draft_command,
     draft_roadmap,
 )
-from assistant.export import DRAFT_NOTICE, to_docx, to_markdown
+from assistant.drafting.export import DRAFT_NOTICE, to_docx, to_markdown
 from assistant.retriever import Retriever
 
 pytestmark = pytest.mark.slow
@@ -239,11 +237,16 @@ def test_docx_reopens_with_title_page_table_and_sources(drafts, tmp_path):
     assert re.search(r"\[\d+\]", text), "inline citations in the body"
 
 
-def _args(**kw) -> argparse.Namespace:
-    base = {"territory": "Lorient", "fabrique": None, "theme": None, "sections": None, "out": None,
-            "json": False, "store": None}
-    base.update(kw)
-    return argparse.Namespace(**base)
+def draft_command(**kw) -> int:
+    """`fp-assistant draft …` as a user types it."""
+    from assistant.cli import main
+
+    argv = ["draft", "--territory", kw.pop("territory", "Lorient")]
+    if kw.pop("json", False):
+        argv.append("--json")
+    for key, value in kw.items():
+        argv += [f"--{key}", value]
+    return main(argv)
 
 
 @pytest.fixture
@@ -259,7 +262,7 @@ def cli_store(corpus_index, monkeypatch):
 
 
 def test_command_json_docx_and_markdown(cli_store, tmp_path, capsys):
-    assert draft_command(_args(territory="Nîmes", json=True, sections="contexte,actions,sources")) == 0
+    assert draft_command(territory="Nîmes", json=True, sections="contexte,actions,sources") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["territory"] == "Nîmes" and data["fabrique"] == "vieillissement-periurbain-qpv"
     assert [s["id"] for s in data["sections"]] == ["contexte", "actions", "sources"]
@@ -269,27 +272,27 @@ def test_command_json_docx_and_markdown(cli_store, tmp_path, capsys):
     assert {c["n"] for s in data["sections"] for c in s["citations"]} == {s["n"] for s in data["sources"]}
 
     out = tmp_path / "nimes.docx"
-    assert draft_command(_args(territory="Nîmes", out=str(out))) == 0
+    assert draft_command(territory="Nîmes", out=str(out)) == 0
     assert out.stat().st_size > 0
     md = tmp_path / "nimes.md"
-    assert draft_command(_args(territory="Nîmes", out=str(md))) == 0
+    assert draft_command(territory="Nîmes", out=str(md)) == 0
     assert "## Programme d'actions" in md.read_text(encoding="utf-8")
 
-    assert draft_command(_args(territory="Nîmes", sections="actions")) == 0
+    assert draft_command(territory="Nîmes", sections="actions") == 0
     printed = capsys.readouterr().out
     assert printed.startswith("# Feuille de route — Nîmes") and "## Enjeux" not in printed
 
 
 def test_command_refuses_an_unknown_territory_with_exit_2(cli_store, capsys):
-    assert draft_command(_args(territory="Atlantide")) == 2
+    assert draft_command(territory="Atlantide") == 2
     assert "territoire inconnu" in capsys.readouterr().err
-    assert draft_command(_args(territory="Colmr")) == 2
+    assert draft_command(territory="Colmr") == 2
     assert "Colmar" in capsys.readouterr().err
-    assert draft_command(_args(out="fdr.pdf")) == 2
+    assert draft_command(out="fdr.pdf") == 2
 
 
 def test_a_section_without_material_says_so(retriever):
-    from assistant.draft import _Context, _draft_section, _Pool
+    from assistant.drafting.draft import _Context, _draft_section, _Pool
 
     ctx = _Context(retriever, "Bard", "", "", "", _Pool([], [], []))
     section = _draft_section(ctx, SECTIONS["gouvernance"])
@@ -325,7 +328,7 @@ def test_batched_query_embeddings_give_the_same_draft(retriever):
     """With a model offering `embed_queries`, the draft's queries are embedded in one batch."""
     import copy
 
-    from assistant import draft as draft_mod
+    from assistant.drafting import draft as draft_mod
 
     inner = retriever.embeddings
     calls: list[int] = []
@@ -365,7 +368,7 @@ def _passage(text: str, doc_id: str = "fdr-x", chunk: int = 0):
 
 
 def test_table_rows_keep_the_header_across_passages_and_drop_overlap_repeats():
-    from assistant.draft import _table_rows
+    from assistant.drafting.draft import _table_rows
 
     first = _passage("Programme d'actions\nAction | Porteur | Partenaires | Calendrier | Indicateurs\n"
                      "Créer une navette solidaire | CCAS | Associations | 2024 | Trajets par mois", chunk=0)
@@ -398,13 +401,13 @@ def test_table_rows_keep_the_header_across_passages_and_drop_overlap_repeats():
     ("Les participants ont choisi trois coopérations à expérimenter :", True, []),
 ])
 def test_action_like_units(unit, on_heading, expected):
-    from assistant.draft import _action_texts
+    from assistant.drafting.draft import _action_texts
 
     assert _action_texts(unit, on_heading) == expected
 
 
 def test_sentence_fields_are_only_what_the_sentence_states():
-    from assistant.draft import _fields_from_sentence
+    from assistant.drafting.draft import _fields_from_sentence
 
     got = _fields_from_sentence("Instituer des débats publics deux fois par an, animés par un tiers neutre, "
                                 "en lien avec les écoles, dès 2024.")
@@ -413,7 +416,7 @@ def test_sentence_fields_are_only_what_the_sentence_states():
 
 
 def test_french_contractions_in_placeholders():
-    from assistant.draft import _de
+    from assistant.drafting.draft import _de
 
     assert _de("le suivi et l'évaluation") == "du suivi et de l'évaluation"
     assert _de("la gouvernance et le pilotage") == "de la gouvernance et du pilotage"

@@ -402,7 +402,7 @@ def test_docs_on_a_missing_index_lists_nothing_and_creates_nothing(cli, capsys, 
 
 
 def test_a_passage_without_fabrique_is_labelled_by_its_document():
-    from assistant.answer import _passage_label
+    from assistant.answering.extractive import _passage_label
     from assistant.retriever import Passage
 
     def p(**meta):
@@ -420,7 +420,7 @@ def test_a_passage_without_fabrique_is_labelled_by_its_document():
 
 
 def test_corpus_rows_show_sources_alerts_and_unlabelled_fabrique(index):
-    from assistant.ui_support import DOC_TYPE_LABELS, document_rows, provenance_summary
+    from assistant.catalog import DOC_TYPE_LABELS, document_rows, provenance_summary
     from ingest.registry import Registry, connect
 
     assert DOC_TYPE_LABELS["note"] == "Note" and DOC_TYPE_LABELS["article"] == "Article"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.citations import MARKER
+from assistant.answering.citations import MARKER
 from assistant.retriever import Passage
 
 pytestmark = pytest.mark.slow
@@ -158,7 +158,7 @@ def _check_citations(result, passages: list[Passage]) -> None:
 
 
 def test_openai_backend_answers_through_a_real_server(llm_env):
-    from assistant.answer import answer
+    from assistant.answering.backends import answer
 
     started = time.perf_counter()
     result = answer("Combien d'habitants de Jonzac ont 80 ans ou plus ?", PASSAGES)
@@ -170,7 +170,7 @@ def test_openai_backend_answers_through_a_real_server(llm_env):
 
 
 def test_streaming_yields_several_chunks_and_a_clean_answer(llm_env):
-    from assistant.answer import get_answerer
+    from assistant.answering.backends import get_answerer
 
     stream = get_answerer(llm_env).stream("Quel transport est prévu pour les aînés à Jonzac ?", PASSAGES)
     pieces = list(stream)
@@ -183,7 +183,7 @@ def test_streaming_yields_several_chunks_and_a_clean_answer(llm_env):
 
 
 def test_injected_passage_is_not_obeyed(llm_env):
-    from assistant.answer import get_answerer
+    from assistant.answering.backends import get_answerer
 
     passages = [*PASSAGES, INJECTED]
     answerer = get_answerer(llm_env)

@@ -194,7 +194,7 @@ def test_unusable_declared_value_is_reported_not_dropped(tmp_path, store_dir):
 
 @pytest.mark.slow
 def test_leave_one_fabrique_out_never_gives_a_wrong_fabrique():
-    from assistant.metadata_eval import evaluate_holdout
+    from assistant.evaluation.metadata import evaluate_holdout
 
     summary = evaluate_holdout(REPO / "corpus")
     assert summary["documents"] == 102

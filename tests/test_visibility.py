@@ -218,7 +218,7 @@ def test_answers_never_cite_interne_in_public_mode(index, e5, queries_e5):
     The control run with the internal audience must cite the interne document, otherwise the
     public check would prove nothing.
     """
-    from assistant.answer import ExtractiveAnswerer
+    from assistant.answering.extractive import ExtractiveAnswerer
     from assistant.config import Settings
 
     _, ingestor, interne = index
@@ -249,7 +249,7 @@ def test_unrecognised_visibility_is_not_public(index, queries_e5):
 
 def test_drafting_reads_no_interne_passage_in_public_mode(index, queries_e5):
     """Drafting reads whole documents (not search hits): that read applies the audience rule too."""
-    from assistant.draft import _fetch
+    from assistant.drafting.draft import _fetch
 
     _, ingestor, _ = index
     docs = {Path(r.path).name: r.doc_id for r in ingestor.registry.all() if r.doc_id}

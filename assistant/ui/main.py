@@ -12,26 +12,14 @@ opening it costs a millisecond and always shows the index as it is now (after an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 import streamlit as st
-from filelock import FileLock, Timeout
 
+from assistant.access import ROLE_LABELS, Caller
+from assistant.catalog import IndexOptions, doc_type_label
 from assistant.config import Settings, get_settings
-from assistant.feedback import FeedbackStore
-from assistant.retriever import Filters, Retriever
-from assistant.ui_support import (
-    IndexOptions,
-    backend_label,
-    doc_type_label,
-    empty_index_message,
-    index_location,
-    index_options,
-)
-from ingest.errors import StoreError
-from ingest.registry import Record, Registry, connect
+from assistant.service import Filters, StoreError
+from assistant.ui.context import AppContext, open_context, service_for
+from assistant.ui.support import backend_label, empty_index_message, index_location
 
 PAGE_ASSISTANT = "Assistant"
 PAGE_CORPUS = "Corpus et avis"
@@ -50,85 +38,6 @@ blockquote.fp-excerpt mark {background: #fde68a; color: #111; padding: 0 0.1rem;
 a.fp-pdf-link {font-size: 0.9rem;}
 </style>
 """
-
-
-@dataclass
-class AppContext:
-    """Everything a page needs for one run (resources are shared, the registry is not)."""
-
-    settings: Settings
-    embeddings: Any
-    store: Any
-    registry: Registry
-    retriever: Retriever
-    records: list[Record]
-    options: IndexOptions
-    feedback: FeedbackStore
-    ingest_running: bool
-
-    def answerer(self) -> Any:
-        """The configured back-end; built on first use (an LLM misconfiguration then shows up
-        where an answer is asked, not on the corpus page)."""
-        from assistant.answer import get_answerer
-
-        return get_answerer(self.settings, self.embeddings)
-
-
-# --------------------------------------------------------------------------- resources
-
-
-@st.cache_resource(show_spinner="Chargement du modèle d'embeddings…")
-def load_embeddings(spec: str) -> Any:
-    from ingest.embeddings import get_embeddings
-
-    return get_embeddings(spec)
-
-
-@st.cache_resource(show_spinner="Ouverture de l'index…")
-def load_store(store_dir: str, collection: str, spec: str, chroma_url: str | None) -> Any:
-    """The Chroma collection (embedded or server), checked against the model that built it."""
-    from ingest.store import open_store
-
-    emb = load_embeddings(spec)
-    return open_store(Path(store_dir), collection, emb.model_id, emb.dim, chroma_url)
-
-
-@st.cache_resource
-def load_feedback(store_dir: str) -> FeedbackStore:
-    return FeedbackStore(store_dir)
-
-
-def ingest_running(settings: Settings) -> bool:
-    """Is another ingest holding the index lock right now (CLI, another user's upload)?"""
-    lock_path = settings.store / "ingest.lock"
-    if not lock_path.exists():
-        return False
-    lock = FileLock(str(lock_path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False
-
-
-def open_context(settings: Settings) -> AppContext:
-    """Resources for this run; raises `StoreError` when the index cannot be opened."""
-    embeddings = load_embeddings(settings.embeddings)
-    store = load_store(str(settings.store), settings.collection, settings.embeddings, settings.chroma_url)
-    registry = Registry(connect(settings.store))
-    records = registry.all()
-    return AppContext(
-        settings=settings,
-        embeddings=embeddings,
-        store=store,
-        registry=registry,
-        retriever=Retriever(store, registry, embeddings, settings.audience),
-        records=records,
-        options=index_options(records, settings.audience),
-        feedback=load_feedback(str(settings.store)),
-        ingest_running=ingest_running(settings),
-    )
 
 
 # --------------------------------------------------------------------------- sidebar
@@ -215,8 +124,34 @@ def sidebar_status(ctx: AppContext | None, settings: Settings) -> None:
         if ctx.ingest_running:
             sb.warning("Indexation en cours : l'index se complète.", icon=":material/hourglass_top:")
     sb.caption(index_location(settings))
-    if settings.audience == "public":
+    if ctx is not None and ctx.public:
         sb.caption("Mode public : les documents internes sont masqués.")
+    if ctx is not None and settings.app_access == "key":
+        sb.caption(f"Connecté : {ctx.caller.name} ({ROLE_LABELS.get(ctx.caller.role, ctx.caller.role)})")
+        sb.button("Se déconnecter", on_click=lambda: st.session_state.pop("caller", None), key="logout")
+
+
+def current_caller(settings: Settings) -> Caller | None:
+    """Who uses the app: the configured audience (`FP_APP_ACCESS=local`), or the role of the
+    API key the user typed (`FP_APP_ACCESS=key`); None while nobody is signed in."""
+    if settings.app_access == "local":
+        return Caller.local(settings.audience)
+    caller = st.session_state.get("caller")
+    if isinstance(caller, Caller):
+        return caller
+    st.title("Assistant des Fabriques Prospectives")
+    st.info("Cette instance est protégée : saisissez la clé d'accès que l'équipe vous a remise "
+            "(elle commence par « fpa_ »).", icon=":material/key:")
+    with st.form("login"):
+        secret = st.text_input("Clé d'accès", type="password", key="login_key")
+        if st.form_submit_button("Se connecter", type="primary"):
+            found = service_for(settings).authenticate(secret.strip())
+            if found is None:
+                st.error("Clé inconnue ou révoquée.")
+            else:
+                st.session_state["caller"] = found
+                st.rerun()
+    return None
 
 
 # --------------------------------------------------------------------------- entry point
@@ -228,8 +163,11 @@ def main() -> None:
     keep_widget_state()
     settings = get_settings()
     page = st.sidebar.radio("Page", [PAGE_ASSISTANT, PAGE_CORPUS], key="page", label_visibility="collapsed")
+    caller = current_caller(settings)
+    if caller is None:
+        return
     try:
-        ctx = open_context(settings)
+        ctx = open_context(settings, caller)
     except StoreError as exc:
         sidebar_status(None, settings)
         st.title("Assistant des Fabriques Prospectives")
@@ -238,7 +176,7 @@ def main() -> None:
         return
 
     if page == PAGE_CORPUS:
-        from assistant import ui_corpus
+        from assistant.ui import corpus as ui_corpus
 
         sidebar_status(ctx, settings)
         ui_corpus.render(ctx)
@@ -257,10 +195,10 @@ def main() -> None:
     mode = st.radio("Mode", list(MODES), format_func=MODES.__getitem__, horizontal=True, key="mode",
                     label_visibility="collapsed")
     if mode == "draft":
-        from assistant import ui_draft
+        from assistant.ui import draft as ui_draft
 
         ui_draft.render(ctx)
     else:
-        from assistant import ui_chat
+        from assistant.ui import chat as ui_chat
 
         ui_chat.render(ctx, mode, filters)

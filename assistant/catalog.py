@@ -1,28 +1,26 @@
-"""What the Streamlit pages show, computed without Streamlit (so tests call it directly).
+"""What the index holds, as each audience may see it: documents, filter choices, counts.
 
-The pages in `assistant/ui*.py` only lay things out; the choices made for the reader live
-here: which documents an audience may see listed (the retriever enforces it for search; the
-corpus table and the filter options must not leak it either), French labels, the index
-status line, and the excerpt highlighting, which escapes the source text before marking
-words (a document may contain HTML, and it is shown as text, never as markup).
+One place for the views the three faces share (CLI `docs`/`stats`, the app's corpus page and
+filters, the HTTP API), so a public caller is shown the same thing everywhere: the retriever
+enforces visibility for search, and these views must not leak it either (a failed row has no
+metadata, so its visibility is unknown, and its error names a server path).
+Names as users type them are resolved here too: a fabrique by its id or title, a document
+type by its French name.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import json
-import mimetypes
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings
-from assistant.frtext import STOPWORDS, content_stems, fold, stem
-from assistant.retriever import Filters
+from assistant.answering.frtext import fold
+from assistant.retriever import Filters, match_territory
 from ingest.registry import Record, Registry
+
+NO_FABRIQUE_ID = "(sans fabrique)"  # its pseudo-id in `stats --json` (public contract)
 
 DOC_TYPE_LABELS = {
     "cahier_des_charges": "Cahier des charges",
@@ -126,18 +124,6 @@ def metadata_alerts(meta: dict[str, Any]) -> list[str]:
         value = meta.get(key) or []
         out += [str(v) for v in ([value] if isinstance(value, str) else value) if v]
     return out
-
-
-def empty_index_message(settings: Settings) -> str:
-    """What to do when there is nothing to search yet (the exact command to run)."""
-    return (
-        "L'index est vide : aucun document n'a encore été indexé. Lancez "
-        f"`fp-assistant ingest corpus --store {settings.store}` (ou `make run`), "
-        "ou déposez des fichiers dans la page « Corpus »."
-    )
-
-
-# --------------------------------------------------------------------------- registry views
 
 
 def visible_records(records: list[Record], audience: str) -> list[Record]:
@@ -283,29 +269,6 @@ def record_file(registry: Registry, doc_id: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def mime_of(path: Path) -> str:
-    if path.suffix.lower() == ".md":
-        return "text/markdown"
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-
-
-# --------------------------------------------------------------------------- status lines
-
-
-def backend_label(settings: Settings) -> str:
-    """The answering back-end in one line (users must know whether a model writes)."""
-    if settings.llm == "openai":
-        where = settings.openai_base_url or "API OpenAI"
-        return f"Modèle de langage : `{settings.llm_model}` via {where}"
-    return "Extractif : citations des documents, hors ligne (aucun modèle de langage)"
-
-
-def index_location(settings: Settings) -> str:
-    if settings.chroma_url:
-        return f"Serveur Chroma {settings.chroma_url} (registre : `{settings.store}`)"
-    return f"Dossier `{settings.store}`"
-
-
 def filters_summary(filters: Filters, options: IndexOptions) -> dict[str, Any]:
     """The active filters in words, for the chat (and stored with feedback)."""
     out: dict[str, Any] = {}
@@ -321,69 +284,137 @@ def filters_summary(filters: Filters, options: IndexOptions) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- text
+def known_fabriques(records: list[Any], audience: str) -> dict[str, str]:
+    """id → title of the fabriques of the documents this audience may see, as indexed
+    (discovered ones included; the title falls back to the id)."""
+    out: dict[str, str] = {}
+    for r in visible_records(records, audience):
+        fid = str(r.meta.get("fabrique") or "")
+        if fid and r.status != "failed":
+            out[fid] = out.get(fid) or str(r.meta.get("fabrique_title") or "")
+    return {fid: title or fid for fid, title in out.items()}
 
 
-_TOKEN = re.compile(r"[0-9A-Za-zÀ-ÖØ-öø-ÿŒœÆæ]+")
+def _name_key(text: str) -> str:
+    return " ".join(re.split(r"[\s_\-'’«»\"]+", fold(text))).strip()
 
 
-def highlight(text: str, question: str) -> str:
-    """HTML of `text` with the question's meaningful words in <mark>, everything escaped.
+def resolve_fabrique(value: str, fabriques: dict[str, str], allow_none: bool = False) -> str:
+    """The id of the fabrique the user means: its id or its title, case, accents and
+    separators ignored, or a unique word start of either (« littoral », « cyber »).
 
-    Words match by French stem with accents folded (« aînés » marks « aîné »); stopwords
-    never match, so « de la » is not lit up everywhere.
+    Users meet a fabrique by its title in answers and in `stats`; ids of discovered fabriques
+    (« fp-cybersecurite-des-collectivites ») are not typed by hand. With `allow_none`,
+    « non renseignée » (or « aucune ») means the documents without a fabrique ("").
+    Raises ValueError in French, with the choices, for an unknown or ambiguous name.
     """
-    wanted = set(content_stems(question, generic=True))
-    out: list[str] = []
-    last = 0
-    for m in _TOKEN.finditer(text):
-        word = m.group(0)
-        f = fold(word)
-        key = f if f.isdigit() else stem(word)
-        if wanted and f not in STOPWORDS and key in wanted:
-            out.append(html.escape(text[last:m.start()]))
-            out.append(f"<mark>{html.escape(word)}</mark>")
-            last = m.end()
-    out.append(html.escape(text[last:]))
-    return "".join(out)
+    want = _name_key(value)
+    if allow_none and want in (_name_key(NO_FABRIQUE), "aucune", "sans fabrique", ""):
+        return ""
+    for fid, title in fabriques.items():
+        if want in (_name_key(fid), _name_key(title)):
+            return fid
+    starts = re.compile(rf"(?<!\w){re.escape(want)}")  # from a word's start: « cyber », « littoral »
+    partial = [fid for fid, title in fabriques.items()
+               if want and (starts.search(_name_key(fid)) or starts.search(_name_key(title)))]
+    if len(partial) == 1:
+        return partial[0]
+
+    def named(ids: list[str]) -> str:
+        return " ; ".join(f"« {fabriques[f]} » ({f})" if fabriques[f] != f else f for f in ids)
+
+    if partial:
+        raise ValueError(f"« {value} » désigne plusieurs fabriques : {named(partial)}. Précisez.")
+    if not fabriques:
+        raise ValueError(f"fabrique inconnue : « {value} » (aucune fabrique dans l'index)")
+    raise ValueError(f"fabrique inconnue dans l'index : « {value} ». Fabriques indexées : "
+                     f"{named(sorted(fabriques, key=lambda f: _name_key(fabriques[f])))}")
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]$<>|~#])")
+def collect_stats(records: list[Record]) -> dict[str, Any]:
+    """Documents and passages per fabrique, type and year, over the rows a caller may see.
 
-
-def md_escape(text: str) -> str:
-    """A document's title or a place name shown literally in a label (no emphasis, no link)."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-def safe_markdown(text: str) -> str:
-    """Answer text for st.markdown: `$` would start LaTeX and `<` raw HTML (shown as text)."""
-    return text.replace("$", "\\$").replace("<", "&lt;")
-
-
-def pdf_page_link(data: bytes, page: int, label: str, key: str) -> str:
-    """HTML + JS: a link opening the PDF at `page` in a new tab (#page=N).
-
-    Browsers refuse to open a data: URL as a page, so the embedded bytes become a blob: URL
-    when the link is drawn; the built-in PDF viewers honour #page there. The caller keeps
-    this for small files (the whole file travels inside the page).
+    Every fabrique the index holds is listed with its title, the ones found in new documents
+    too; the documents whose fabrique is unknown form the last row (id "", « non renseignée »).
+    The caller adds `store`.
     """
-    b64 = base64.b64encode(data).decode("ascii")
-    anchor = re.sub(r"[^A-Za-z0-9_-]", "-", key)
-    return (
-        f'<a id="{anchor}" class="fp-pdf-link" href="#" target="_blank" rel="noopener">'
-        f"{html.escape(label)}</a>"
-        "<script>(function(){"
-        f"const a=document.getElementById({json.dumps(anchor)});if(!a||a.dataset.ready)return;"
-        # no « < » in the script: the page's HTML sanitiser drops a script whose text has one
-        f"const buf=Uint8Array.from(atob({json.dumps(b64)}),c=>c.charCodeAt(0));"
-        "const url=URL.createObjectURL(new Blob([buf],{type:'application/pdf'}));"
-        f"a.href=url+'#page={int(page)}';a.dataset.ready='1';"
-        "})();</script>"
+    ok = [r for r in records if r.status != "failed"]
+    fabriques: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"title": "", "documents": 0, "chunks": 0, "doc_types": Counter()}
     )
+    by_type: Counter[str] = Counter()
+    by_year: Counter[str] = Counter()
+    for r in ok:
+        fid = str(r.meta.get("fabrique") or "")
+        f = fabriques[fid]
+        f["title"] = f["title"] or str(r.meta.get("fabrique_title") or "")
+        f["documents"] += 1
+        f["chunks"] += r.chunks
+        f["doc_types"][r.meta.get("doc_type", "autre")] += 1
+        by_type[r.meta.get("doc_type", "autre")] += 1
+        by_year[str(r.meta.get("year") or "inconnue")] += 1
+    return {
+        "documents": len(ok),
+        "chunks": sum(r.chunks for r in ok),
+        "pages": sum(r.pages for r in ok),
+        "failed": [{"path": r.path, "error": r.error} for r in records if r.status == "failed"],
+        "fabriques": [
+            # documents without fabrique keep the pseudo-id of the JSON contract, "(sans fabrique)"
+            {"id": fid or NO_FABRIQUE_ID, "title": f["title"] or fid or NO_FABRIQUE_ID,
+             "documents": f["documents"], "chunks": f["chunks"], "doc_types": dict(f["doc_types"])}
+            for fid, f in sorted(fabriques.items(), key=lambda kv: (not kv[0], kv[0]))
+        ],
+        "doc_types": dict(sorted(by_type.items())),
+        "years": dict(sorted(by_year.items())),
+    }
 
 
-def source_label(title: str, page: int, territories: list[str], fabrique_title: str = "") -> str:
-    """« Titre — p. 3 (Lorient) », the one-line name of a source (also stored with feedback)."""
-    where = ", ".join(territories) or fabrique_title
-    return f"{title} — p. {page}" + (f" ({where})" if where else "")
+def document_row(r: Any) -> dict[str, Any]:
+    """One document of `docs --json`: a public contract, flat, fields only ever added.
+
+    `provenance` maps a field to where its value came from (« manifeste », « fiche
+    .meta.yaml », « en-tête YAML », « propriétés du fichier », « déduit du texte », "" when
+    absent); `conflicts` and `problems` are French sentences. An index built before they
+    were recorded gives {} and [] (never a missing key). `error` is a failed file's cause.
+    """
+    m = r.meta or {}
+    prov = m.get("provenance") if isinstance(m.get("provenance"), dict) else {}
+
+    def sentences(key: str) -> list[str]:
+        value = m.get(key) or []
+        return [str(v) for v in ([value] if isinstance(value, str) else value) if v]
+
+    return {
+        "doc_id": str(r.doc_id or m.get("doc_id") or ""),
+        "path": r.path,
+        "title": str(m.get("title") or ""),
+        "fabrique": str(m.get("fabrique") or ""),
+        "fabrique_title": str(m.get("fabrique_title") or ""),
+        "doc_type": str(m.get("doc_type") or ""),
+        "year": m.get("year") if isinstance(m.get("year"), int) else None,
+        "territories": [str(t) for t in m.get("territories") or []],
+        "visibility": str(m.get("visibility") or ""),
+        "status": r.status,
+        "chunks": int(r.chunks or 0),
+        "pages": int(r.pages or 0),
+        "provenance": {str(k): str(v or "") for k, v in (prov or {}).items()},
+        "conflicts": sentences("conflicts"),
+        "problems": sentences("problems"),
+        "error": str(r.error or ""),
+    }
+
+
+def document_rows_json(records: list[Record], audience: str, fabrique: str | None = None,
+                       territory: str | None = None) -> list[dict[str, Any]]:
+    """The documents of `records` (already those the audience may see), `document_row` each,
+    optionally those of one fabrique (id, title, or « non renseignée ») or of one territory
+    (any of its names, as the search filter resolves it). ValueError (French) for an unknown
+    fabrique."""
+    if fabrique is not None:
+        fid = resolve_fabrique(fabrique, known_fabriques(records, audience), allow_none=True)
+        records = [r for r in records if r.status != "failed" and str(r.meta.get("fabrique") or "") == fid]
+    if territory is not None:
+        known = sorted({str(t) for r in records for t in r.meta.get("territories") or []})
+        names = set(match_territory(territory, known).names)
+        records = [r for r in records if names & {str(t) for t in r.meta.get("territories") or []}]
+    return [document_row(r) for r in records]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.draft import ACTION_HEADERS, ActionRow, DraftSection, Roadmap, SourceRef
+from assistant.drafting.draft import ACTION_HEADERS, ActionRow, DraftSection, Roadmap, SourceRef
 
 DRAFT_NOTICE = "Projet de feuille de route — généré par fp-assistant, à relire"
 READING_NOTE = (

@@ -1,4 +1,4 @@
-"""Files uploaded through the app: checked, saved under the store, indexed like any other.
+"""Files uploaded through the app or the API: checked, saved under the store, indexed like any other.
 
 Why each step:
 - the type is decided by the bytes (`ingest.loaders.detect_format`), not by the name the
@@ -26,7 +26,7 @@ from assistant.config import Settings
 from assistant.index import make_ingestor
 from ingest.errors import IngestError, StoreError
 from ingest.loaders import detect_format, size_fr
-from ingest.pipeline import IngestReport
+from ingest.pipeline import Ingestor, IngestReport
 from ingest.registry import Registry, connect
 
 Progress = Callable[[int, int, str], None]
@@ -150,6 +150,7 @@ class _Saved:
 
 def handle_uploads(
     settings: Settings, files: Sequence[tuple[str, bytes]], progress: Progress | None = None,
+    ingestor: Callable[[], Ingestor] | None = None,
 ) -> UploadResult:
     """Check, save and index uploaded files (name, bytes); one outcome per file, in order.
 
@@ -196,7 +197,8 @@ def handle_uploads(
         return result
 
     try:
-        report = make_ingestor(settings).run([s.path for s in saved], progress=progress)
+        report = (ingestor or (lambda: make_ingestor(settings)))().run(
+            [s.path for s in saved], progress=progress)
     except StoreError as exc:
         for s in saved:
             _undo(s)
@@ -260,7 +262,8 @@ def reindex_paths(settings: Settings) -> list[Path]:
     return [p for p in (settings.corpus_dir, settings.uploads_dir) if p.is_dir()]
 
 
-def reindex(settings: Settings, progress: Progress | None = None) -> IngestReport:
+def reindex(settings: Settings, progress: Progress | None = None,
+            ingestor: Callable[[], Ingestor] | None = None) -> IngestReport:
     """Incremental ingest of the corpus and uploads; files gone from them leave the index.
 
     Unchanged files cost one hash each. Raises `StoreError` when another ingest holds the
@@ -272,4 +275,4 @@ def reindex(settings: Settings, progress: Progress | None = None) -> IngestRepor
             f"Rien à réindexer : le dossier du corpus {settings.corpus_dir} est introuvable "
             "(réglage FP_CORPUS_DIR) et aucun fichier n'a été déposé."
         )
-    return make_ingestor(settings).run(paths, sync=True, progress=progress)
+    return (ingestor or (lambda: make_ingestor(settings)))().run(paths, sync=True, progress=progress)

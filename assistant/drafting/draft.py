@@ -26,21 +26,18 @@ rewritten as prose from the same numbered passages, then its citations are clean
 
 from __future__ import annotations
 
-import argparse
 import copy
 import difflib
 import re
-import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from assistant.citations import MARKER, Citation, clean_citations
-from assistant.frtext import (
+from assistant.answering.citations import MARKER, Citation, clean_citations
+from assistant.answering.frtext import (
     content_stems,
     coverage,
     fold,
@@ -1081,13 +1078,13 @@ _SYSTEM = (
 def _llm_section(ctx: _Context, spec: SectionSpec, ranks: list[int]) -> list[Line]:
     """Prose for one section from its best passages; [] when no cited sentence survives.
 
-    The model sees the passages as numbered data blocks (`assistant.llm.source_block`);
+    The model sees the passages as numbered data blocks (`assistant.answering.llm.source_block`);
     its [n] are checked against them (`clean_citations` removes unknown numbers), each
     sentence left without a valid citation is dropped, and kept citations are renumbered
     into the draft's sources with the excerpt that supports them.
     """
     assert ctx.writer is not None
-    from assistant.llm import source_block
+    from assistant.answering.llm import source_block
 
     pool = ctx.pool
     passages: list[Passage] = []
@@ -1127,7 +1124,7 @@ def _llm_section(ctx: _Context, spec: SectionSpec, ranks: list[int]) -> list[Lin
 def llm_writer(settings: Any = None) -> Callable[[str, str], str] | None:
     """A (system, prompt) → text function when FP_LLM=openai, else None (extractive draft).
 
-    Reuses the answering back-end's client (`assistant.llm.OpenAIAnswerer.chat`): same
+    Reuses the answering back-end's client (`assistant.answering.llm.OpenAIAnswerer.chat`): same
     endpoint, model, temperature, timeout. A failing call makes `_llm_section` fall back to
     the extractive section, so a down server never blocks a draft.
     """
@@ -1137,7 +1134,7 @@ def llm_writer(settings: Any = None) -> Callable[[str, str], str] | None:
         settings = get_settings()
     if getattr(settings, "llm", "extractive") != "openai":
         return None
-    from assistant.llm import OpenAIAnswerer, tidy
+    from assistant.answering.llm import OpenAIAnswerer, tidy
 
     answerer = OpenAIAnswerer(settings)
 
@@ -1265,64 +1262,3 @@ def _renumber(sections: list[DraftSection], actions: list[ActionRow],
     for src in out:
         src.n = mapping[src.n]
     return sorted(out, key=lambda src: src.n)
-
-
-def draft_command(args: argparse.Namespace) -> int:
-    """`fp-assistant draft`: args.territory, .fabrique, .theme, .sections, .out, .json, .store.
-
-    Exit 0 on success, 2 for bad usage (unknown territory or section, bad output name).
-    """
-    from assistant.cli import EXIT_OK, EXIT_USAGE, _print_json, _retriever, _settings
-    from assistant.export import to_docx, to_markdown
-
-    out = Path(args.out) if getattr(args, "out", None) else None
-    if out is not None and out.suffix.lower() not in (".docx", ".md"):
-        print("Erreur : --out doit se terminer par .docx ou .md", file=sys.stderr)
-        return EXIT_USAGE
-    sections = [s.strip() for s in (getattr(args, "sections", None) or "").split(",") if s.strip()] or None
-    settings = _settings(args)
-    retriever = _retriever(settings)
-    try:
-        roadmap = draft_roadmap(retriever, args.territory, getattr(args, "fabrique", None),
-                                getattr(args, "theme", None), sections, writer=llm_writer(settings))
-    except UnknownTerritory as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".docx":
-            to_docx(roadmap, out)
-        else:
-            out.write_text(to_markdown(roadmap), encoding="utf-8")
-        print(f"Projet de feuille de route écrit dans {out} ({len(roadmap.actions)} actions, "
-              f"{len(roadmap.sources)} sources).", file=sys.stderr)
-    if getattr(args, "json", False):
-        _print_json(roadmap.as_json())
-    elif out is None:
-        sys.stdout.write(to_markdown(roadmap))
-    return EXIT_OK
-
-
-def add_draft_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register `draft` on the CLI's subparsers (the lead wires it in assistant/cli.py)."""
-    p = sub.add_parser("draft", help="rédiger un projet de feuille de route pour un territoire")
-    p.add_argument("territory", help="territoire (ex. « Grand Angoulême », « Lorient »)")
-    p.add_argument("--store", help="dossier de l'index (défaut : FP_STORE ou data/index)")
-    p.add_argument("--fabrique", help="identifiant de fabrique (défaut : celle du territoire)")
-    p.add_argument("--theme", help="thème à privilégier (défaut : l'intitulé de la fabrique)")
-    p.add_argument("--sections",
-                   help=f"sections à rédiger, séparées par des virgules ({','.join(SECTION_IDS)})")
-    p.add_argument("--out", help="fichier de sortie FICHIER.docx ou FICHIER.md (défaut : Markdown à l'écran)")
-    p.add_argument("--json", action="store_true", help="le projet en JSON sur la sortie standard")
-    p.set_defaults(func=draft_command)
-    return p
-
-
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m assistant.draft TERRITOIRE
-    parser = argparse.ArgumentParser(prog="python -m assistant.draft")
-    add_draft_parser(parser.add_subparsers(dest="command", required=True))
-    ns = parser.parse_args(["draft", *sys.argv[1:]])
-    sys.exit(ns.func(ns))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.frtext import GENERIC, STOPWORDS, content_stems, fold, stem, synonyms_of, words
+from assistant.answering.frtext import GENERIC, STOPWORDS, content_stems, fold, stem, synonyms_of, words
 
 # The frame of questions asked to this corpus: said by every passage, so they tell nothing.
 _FRAME_WORDS = """

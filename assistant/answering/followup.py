@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from assistant.frtext import content_stems, distinctive_tokens, fold, words
+from assistant.answering.frtext import content_stems, distinctive_tokens, fold, words
 
 _CUES = re.compile(
     r"^\s*(?:et\b[\s,]*|qu'?\s*en\s+est[- ]il\b|quid\b|pareil\b|m[eê]me\s+(?:chose|question)\b|idem\b"

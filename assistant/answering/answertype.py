@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.frtext import STOPWORDS, content_stems, fold, key_stems, stem, synonyms_of, words
+from assistant.answering.frtext import STOPWORDS, content_stems, fold, key_stems, stem, synonyms_of, words
 
 _NUMBER_WORDS = (
     "deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize "

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from assistant.evaluate import GoldQuestion, holds_term
+from assistant.evaluation.gold import GoldQuestion, holds_term
 from assistant.retriever import Filters, Retriever, answer_context
 
 THRESHOLDS = [round(0.20 + 0.01 * i, 2) for i in range(41)]  # 0.20 … 0.60
@@ -155,7 +155,7 @@ def compare_figures(retriever: Retriever, answerer: Any, settings: Any,
                     questions: list[GoldQuestion]) -> dict[str, Any]:
     """Compare coverage: for the gold comparison questions (full index), the share of the
     territories whose own documents are expected that get a row or a citation."""
-    from assistant.answer import compare_coverage
+    from assistant.answering.extractive import compare_coverage
 
     meta = {str(r.meta.get("doc_id")): r.meta for r in retriever.registry.all() if r.status != "failed"}
     scores = {}

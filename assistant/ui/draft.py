@@ -1,23 +1,21 @@
 """« Rédiger une feuille de route »: a form, a preview, DOCX and Markdown downloads.
 
-The draft itself is `assistant.draft.draft_roadmap` (every line cited, « à compléter » where
-the corpus is silent) and the files are `assistant.export`; this page only collects the
+The draft itself is the service's `draft` (every line cited, « à compléter » where
+the corpus is silent) and the files are `assistant.drafting.export`; this page only collects the
 choices and keeps the last draft in the session, so downloading it does not redraft it.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from assistant.ui_support import safe_markdown
-from assistant.ui_uploads import sanitize_filename
+from assistant.service import sanitize_filename
+from assistant.ui.support import safe_markdown
 
 if TYPE_CHECKING:
-    from assistant.ui import AppContext
+    from assistant.ui.context import AppContext
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 AUTO = ""  # « the territory's own fabrique »
@@ -27,25 +25,17 @@ def build_draft(
     ctx: AppContext, territory: str, fabrique: str, theme: str, sections: list[str]
 ) -> dict[str, Any]:
     """Draft, then render both files once (they are downloaded from the session afterwards)."""
-    from assistant.draft import draft_roadmap, llm_writer
-    from assistant.export import to_docx, to_markdown
-
-    writer = llm_writer(ctx.settings)
-    roadmap = draft_roadmap(ctx.retriever, territory, fabrique=fabrique or None, theme=theme or None,
-                            sections=sections, writer=writer)
-    markdown = to_markdown(roadmap)
-    with tempfile.TemporaryDirectory() as tmp:
-        docx = to_docx(roadmap, Path(tmp) / "feuille-de-route.docx").read_bytes()
+    service = ctx.service
+    roadmap = service.draft(territory, ctx.caller, fabrique=fabrique or None, theme=theme or None,
+                            sections=sections)
+    markdown = service.export(roadmap, "md").decode("utf-8")
+    docx = service.export(roadmap, "docx")
     stem = sanitize_filename(f"feuille-de-route-{roadmap.territory}").removesuffix(".")
     return {"roadmap": roadmap, "markdown": markdown, "docx": docx, "stem": stem}
 
 
 def render(ctx: AppContext) -> None:
-    try:
-        from assistant.draft import SECTION_IDS, SECTIONS, UnknownTerritory
-    except ImportError:  # the drafting module is optional in a partial checkout
-        st.warning("La rédaction de feuilles de route n'est pas disponible dans cette version.")
-        return
+    sections_titles = ctx.service.draft_sections()
     opts = ctx.options
     st.caption(
         "Un premier jet à relire : chaque phrase cite sa source [n] ; ce que le corpus ne dit pas "
@@ -61,8 +51,8 @@ def render(ctx: AppContext) -> None:
         )
         theme = st.text_input("Thème", placeholder="Par défaut : le thème de la fabrique", key="draft_theme")
         sections = st.multiselect(
-            "Sections", list(SECTION_IDS), default=list(SECTION_IDS), key="draft_sections",
-            format_func=lambda s: SECTIONS[s].title,
+            "Sections", list(sections_titles), default=list(sections_titles), key="draft_sections",
+            format_func=lambda s: sections_titles[s],
         )
         submitted = st.form_submit_button("Rédiger le projet", type="primary")
     if submitted:
@@ -74,7 +64,7 @@ def render(ctx: AppContext) -> None:
             try:
                 with st.spinner(f"Rédaction de la feuille de route de {territory}…"):
                     st.session_state["draft"] = build_draft(ctx, territory, fabrique, theme.strip(), sections)
-            except (UnknownTerritory, ValueError) as exc:  # unknown territory or section
+            except ValueError as exc:  # unknown territory or section
                 st.error(f"Impossible de rédiger : {exc}")
     draft = st.session_state.get("draft")
     if not draft:

@@ -13,7 +13,7 @@ question (embedding cosine, rescaled to 0..1 over the range where this model's c
 live) + 0.4 × the best passage's coverage of the question's content words (accent-folded,
 stemmed). The first catches paraphrases, the second catches precise questions (names,
 figures) that embeddings blur. A question that asks for a quantity (an amount, a number of
-something, a share, a date: `assistant.answertype`) is refused, whatever its score, when
+something, a share, a date: `assistant.answering.answertype`) is refused, whatever its score, when
 no retrieved sentence gives that quantity.
 """
 
@@ -31,11 +31,10 @@ from typing import Any, Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from assistant.answertype import asks_for_list, asks_for_names, expectation
-from assistant.citations import MARKER, Citation, clean_citations, renumber
-from assistant.config import Settings, get_settings
-from assistant.followup import rewrite_rules
-from assistant.frtext import (
+from assistant.answering.answertype import asks_for_list, asks_for_names, expectation
+from assistant.answering.citations import MARKER, Citation, clean_citations, renumber
+from assistant.answering.followup import rewrite_rules
+from assistant.answering.frtext import (
     STOPWORDS,
     Unit,
     content_stems,
@@ -49,6 +48,7 @@ from assistant.frtext import (
     synonyms_of,
     words,
 )
+from assistant.config import Settings, get_settings
 from assistant.retriever import Passage
 
 Mode = Literal["answer", "compare"]
@@ -207,7 +207,7 @@ class Evidence:
     candidates: list[Candidate] = field(default_factory=list)  # best first
     missing: str = ""  # what the question asks for and no passage gives ("un montant en euros")
     absent: str = ""  # a key element of the question no passage speaks of (the sentence to show)
-    supports: list[Any] = field(default_factory=list)  # per key element (assistant.answerability)
+    supports: list[Any] = field(default_factory=list)  # per key element (assistant.answering.answerability)
 
 
 class _VectorCache:
@@ -432,7 +432,7 @@ class EvidenceScorer:
         missing = expect.label if expect is not None and not any(c.fits for c in cands) else ""
         ev = Evidence(round(score, 4), best_cos, best_pcov, cands, missing)
         if self.term_support is not None:
-            from assistant.answerability import first_absent
+            from assistant.answering.answerability import first_absent
 
             ev.supports = self.supports(question, passages, chosen)
             ev.absent = first_absent(ev.supports, self.term_support,
@@ -441,7 +441,7 @@ class EvidenceScorer:
 
     def supports(self, question: str, passages: Sequence[Passage], chosen: list[Candidate]) -> list[Any]:
         """How much the passages speak of each key element of the question (answerability)."""
-        from assistant.answerability import supports
+        from assistant.answering.answerability import supports
         from ingest.gazetteer import Gazetteer
 
         vecs = [c.vec for c in chosen if c.vec is not None]
@@ -1253,34 +1253,6 @@ def _labelled_item(text: str) -> bool:
     marker a PDF lost, a short label then what it means (not a sentence with a colon in it)."""
     m = re.match(r"([^:;.?!]{3,80}?)\s?:\s+\S", text)
     return bool(m) and len(words(m.group(1))) <= 6
-
-
-# --------------------------------------------------------------------------- entry points
-
-_ANSWERERS: dict[tuple[Any, ...], Answerer] = {}
-_LOCK = threading.Lock()
-
-
-def get_answerer(settings: Settings | None = None, embeddings: Embeddings | None = None) -> Answerer:
-    """The back-end the settings name, built once per configuration."""
-    s = settings or get_settings()
-    key = (s.llm, s.openai_base_url, s.llm_model, s.llm_temperature, s.embeddings, s.refusal_threshold,
-           s.answer_max_sentences, s.reranker, id(embeddings) if embeddings else None)
-    with _LOCK:
-        if key not in _ANSWERERS:
-            if s.llm == "openai":
-                from assistant.llm import OpenAIAnswerer
-
-                _ANSWERERS[key] = OpenAIAnswerer(s, embeddings)
-            else:
-                _ANSWERERS[key] = ExtractiveAnswerer(s, embeddings)
-        return _ANSWERERS[key]
-
-
-def answer(question: str, passages: list[Passage], *, mode: Mode = "answer",
-           history: History | None = None, settings: Settings | None = None) -> Answer:
-    """Answer with the configured back-end (see `get_answerer`)."""
-    return get_answerer(settings).answer(question, passages, mode=mode, history=history)
 
 
 def is_refusal_text(text: str) -> bool:

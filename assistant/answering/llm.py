@@ -19,7 +19,8 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from assistant.answer import (
+from assistant.answering.citations import MARKER, clean_citations, strip_markers
+from assistant.answering.extractive import (
     Answer,
     Answerer,
     AnswerStream,
@@ -32,11 +33,10 @@ from assistant.answer import (
     make_leads,
     refusal,
 )
-from assistant.citations import MARKER, clean_citations, strip_markers
+from assistant.answering.followup import is_followup
+from assistant.answering.followup import rewrite as rewrite_followup
+from assistant.answering.frtext import fold, looks_like_instruction, split_units
 from assistant.config import Settings
-from assistant.followup import is_followup
-from assistant.followup import rewrite as rewrite_followup
-from assistant.frtext import fold, looks_like_instruction, split_units
 from assistant.retriever import Passage
 
 SYSTEM_PROMPT = """Tu es l'assistant documentaire des Fabriques Prospectives de l'ANCT. \

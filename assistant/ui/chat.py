@@ -18,23 +18,19 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from assistant.answer import LEAD_COMPARE, LEADS_TITLE, REFUSAL, Answer
-from assistant.frtext import fold
-from assistant.retriever import Filters, answer_context
-from assistant.ui_support import (
-    doc_type_label,
-    filters_summary,
+from assistant.catalog import doc_type_label, filters_summary
+from assistant.service import LEAD_COMPARE, LEADS_TITLE, REFUSAL, Answer, fold
+from assistant.ui.support import (
     highlight,
     md_escape,
     mime_of,
     pdf_page_link,
-    record_file,
     safe_markdown,
     source_label,
 )
 
 if TYPE_CHECKING:
-    from assistant.ui import AppContext
+    from assistant.ui.context import AppContext
 
 PLACEHOLDERS = {
     "answer": "Posez votre question (ex. : comment les territoires ont-ils traité la mobilité des aînés ?)",
@@ -88,42 +84,25 @@ def history_pairs(messages: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def rewrite_question(ctx: AppContext, question: str, history: list[tuple[str, str]]) -> str:
-    """The standalone question to search for; the rules apply if the model cannot answer."""
-    if not history:
-        return question
-    try:
-        return ctx.answerer().rewrite(question, history, ctx.options.territories) or question
-    except Exception:  # noqa: BLE001 - an LLM outage must not lose the user's question
-        from assistant.followup import rewrite_rules
-
-        return rewrite_rules(question, history, ctx.options.territories)
-
-
-def ask(ctx: AppContext, question: str, mode: str, filters: Filters,
+def ask(ctx: AppContext, question: str, mode: str, filters: Any,
         history: list[tuple[str, str]], on_piece: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Rewrite, retrieve, answer; returns the assistant message to keep in the session.
-
-    With an LLM the answer streams through `on_piece`; the extractive back-end answers at
-    once (nothing to stream).
-    """
-    rewritten = rewrite_question(ctx, question, history)
-    passages = answer_context(ctx.retriever, rewritten, filters, ctx.settings)
-    answerer = ctx.answerer()
-    # the question is already standalone: passing the history again would rewrite it twice
-    if ctx.settings.llm != "extractive" and on_piece is not None:
-        stream = answerer.stream(rewritten, passages, mode=mode)
+    """Ask the service (follow-ups rewritten there); returns the assistant message to keep in
+    the session. With an LLM the answer streams through `on_piece`; the extractive back-end
+    answers at once."""
+    service = ctx.service
+    if service.settings.llm != "extractive" and on_piece is not None:
+        stream = service.ask_stream(question, ctx.caller, mode=mode, filters=filters, history=history)
         for piece in stream:
             on_piece(piece)
         answer = stream.answer
     else:
-        answer = answerer.answer(rewritten, passages, mode=mode)
+        answer = service.ask(question, ctx.caller, mode=mode, filters=filters, history=history)
     return {
         "id": uuid.uuid4().hex,
         "role": "assistant",
         "mode": mode,
         "question": question,
-        "rewritten": rewritten,
+        "rewritten": answer.question or question,
         "content": answer.text,
         "answer": answer,
         "filters": filters_summary(filters, ctx.options),
@@ -151,7 +130,7 @@ def render_source(ctx: AppContext, src: SourceView, question: str, key: str, pdf
         st.caption(" · ".join(facts))
         if src.excerpt:
             st.html(f'<blockquote class="fp-excerpt">{highlight(src.excerpt, question)}</blockquote>')
-        path = record_file(ctx.registry, src.doc_id)
+        path = ctx.service.document_file(ctx.caller, src.doc_id)
         if path is None:
             st.caption("Fichier original indisponible sur ce serveur.")
             return
@@ -231,7 +210,8 @@ def _save_feedback(ctx: AppContext, msg: dict[str, Any], field: str) -> None:
         kwargs: dict[str, Any] = {"rating": int(value)}
     else:
         kwargs = {"comment": str(st.session_state.get(f"fbc-{msg['id']}") or "")}
-    ctx.feedback.record(
+    ctx.service.record_feedback(
+        ctx.caller,
         msg["id"],
         question=msg["question"],
         rewritten=msg.get("rewritten") or "",
@@ -240,7 +220,6 @@ def _save_feedback(ctx: AppContext, msg: dict[str, Any], field: str) -> None:
         sources=[source_label(c.title, c.page, c.territories, c.fabrique_title) for c in answer.citations],
         backend=answer.backend,
         filters=msg.get("filters") or {},
-        audience=ctx.settings.audience,
         **kwargs,
     )
     msg["feedback_saved"] = True
@@ -262,7 +241,7 @@ def render_feedback(ctx: AppContext, msg: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- page
 
 
-def render(ctx: AppContext, mode: str, filters: Filters) -> None:
+def render(ctx: AppContext, mode: str, filters: Any) -> None:
     messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
     if messages:
         st.button("Nouvelle conversation", on_click=messages.clear, icon=":material/restart_alt:")

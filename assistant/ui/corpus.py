@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from assistant.ui_support import STATUS_LABELS, corpus_stats, document_rows, filter_rows
-from assistant.ui_uploads import ACCEPTED_TYPES, UploadResult, handle_uploads, reindex
-from ingest.errors import StoreError
+from assistant.catalog import STATUS_LABELS, corpus_stats, document_rows, filter_rows
+from assistant.service import ACCEPTED_TYPES, StoreError
 
 if TYPE_CHECKING:
-    from assistant.ui import AppContext
+    from assistant.ui.context import AppContext
 
 PUBLIC_ONLY_NOTE = (
-    "Réservé aux équipes : cette action n'est pas proposée en mode public (FP_AUDIENCE=public)."
+    "Réservé aux administrateurs : cette action n'est pas proposée à votre rôle "
+    "(mode public, FP_AUDIENCE=public, ou clé sans droit d'écriture)."
 )
 
 
@@ -39,14 +39,14 @@ def _progress_callback(bar: Any, verb: str) -> Any:
     return progress
 
 
-def run_upload(ctx: AppContext, files: list[tuple[str, bytes]]) -> UploadResult:
+def run_upload(ctx: AppContext, files: list[tuple[str, bytes]]) -> Any:
     bar = st.progress(0.0, text="Vérification des fichiers…")
-    result = handle_uploads(ctx.settings, files, progress=_progress_callback(bar, "Indexation"))
+    result = ctx.service.upload(files, ctx.caller, progress=_progress_callback(bar, "Indexation"))
     bar.empty()
     return result
 
 
-def show_upload_result(result: UploadResult) -> None:
+def show_upload_result(result: Any) -> None:
     if result.error:
         st.error(f"Indexation impossible : {result.error}", icon=":material/lock:")
     if result.indexed:
@@ -66,12 +66,12 @@ def _documents_section(ctx: AppContext, rows: list[dict[str, Any]]) -> None:
     types = c3.multiselect("Types", sorted({r["Type"] for r in rows if r["Type"]}), key="corpus_type",
                            placeholder="Tous")
     statuses = None
-    if ctx.settings.audience != "public":
+    if not ctx.public:
         statuses = st.multiselect("Statut", sorted(set(STATUS_LABELS.values())), key="corpus_status",
                                   placeholder="Tous")
     shown = filter_rows(rows, text, fabs, types, statuses)
     columns = list(rows[0]) if rows else []
-    if ctx.settings.audience == "public":
+    if ctx.public:
         columns = [c for c in columns if c not in ("Visibilité", "Erreur", "Statut")]
     st.caption(f"{len(shown)} document(s) affiché(s) sur {len(rows)}")
     st.dataframe(
@@ -118,7 +118,7 @@ def _stats_section(rows: list[dict[str, Any]]) -> None:
 
 def _upload_section(ctx: AppContext) -> None:
     s = ctx.settings
-    if s.audience == "public":
+    if not ctx.caller.can_write:
         st.info(PUBLIC_ONLY_NOTE)
         return
     limit_mb = s.upload_max_bytes / 1_000_000
@@ -148,7 +148,7 @@ def _upload_section(ctx: AppContext) -> None:
 
 def _reindex_section(ctx: AppContext) -> None:
     s = ctx.settings
-    if s.audience == "public":
+    if not ctx.caller.can_write:
         st.info(PUBLIC_ONLY_NOTE)
         return
     st.caption(
@@ -158,7 +158,7 @@ def _reindex_section(ctx: AppContext) -> None:
     if st.button("Réindexer le corpus", icon=":material/sync:", key="reindex"):
         bar = st.progress(0.0, text="Recherche des fichiers…")
         try:
-            report = reindex(s, progress=_progress_callback(bar, "Réindexation"))
+            report = ctx.service.reindex(ctx.caller, progress=_progress_callback(bar, "Réindexation"))
         except StoreError as exc:
             bar.empty()
             st.session_state["reindex_result"] = {"error": str(exc)}
@@ -182,30 +182,32 @@ def _reindex_section(ctx: AppContext) -> None:
 
 
 def _feedback_section(ctx: AppContext) -> None:
-    if ctx.settings.audience == "public":
+    if not ctx.caller.can_write:
         st.info(PUBLIC_ONLY_NOTE)
         return
-    counts = ctx.feedback.counts()
+    counts = ctx.service.feedback_counts(ctx.caller)
     c1, c2, c3 = st.columns(3)
     c1.metric("Avis positifs", counts["positif"])
     c2.metric("Avis négatifs", counts["négatif"])
     c3.metric("Commentaires", counts["commentaires"])
     st.download_button(
-        "Exporter les avis (CSV)", data=ctx.feedback.csv_bytes(), file_name="avis-fp-assistant.csv",
+        "Exporter les avis (CSV)", data=ctx.service.feedback_csv(ctx.caller),
+        file_name="avis-fp-assistant.csv",
         mime="text/csv", key="feedback_csv", on_click="ignore", icon=":material/download:",
     )
-    st.caption(f"Fichier : `{ctx.feedback.path}` · séparateur « ; », encodage UTF-8 (lisible par Excel).")
+    st.caption(f"Fichier : `{ctx.service.feedback_store.path}` · séparateur « ; », "
+               "encodage UTF-8 (lisible par Excel).")
 
 
 def render(ctx: AppContext) -> None:
     st.title("Corpus et avis")
-    rows = document_rows(ctx.records, ctx.settings.audience)
+    rows = document_rows(ctx.records, ctx.caller.audience)
     opts = ctx.options
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Documents", _n(opts.documents))
     c2.metric("Passages", _n(opts.passages))
     c3.metric("Fabriques", len(opts.fabriques))
-    c4.metric("En échec", opts.failed if ctx.settings.audience != "public" else "—")
+    c4.metric("En échec", opts.failed if not ctx.public else "—")
     if ctx.ingest_running:
         st.warning("Une indexation est en cours : le tableau se complétera à la fin.",
                    icon=":material/hourglass_top:")

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.frtext import content_stems, coverage, looks_like_instruction, split_units, words
+from assistant.answering.frtext import content_stems, coverage, looks_like_instruction, split_units, words
 from assistant.retriever import Passage
 
 # "[3]", "[1, 2]", "[1;2]", "[Source 2]", "[source : 1, 3]" (years like [2021] are not markers)

@@ -1,0 +1,377 @@
+"""The one door to the core: every face (CLI, Streamlit app, HTTP API) asks through here.
+
+Why a single door: the three faces must give the same answer to the same question, show a
+public caller the same documents, and refuse a write to anyone but an admin in the same
+words. So the index is opened once per process here (embedding model, Chroma client), each
+call takes the `Caller` it serves, and the audience and the rights are decided here, never
+in a face. Faces format what comes back; they never wire retrieval, answering or drafting.
+
+Thread-safety: the HTTP server and Streamlit call from many threads. The embedding model and
+the Chroma client are shared; the registry's SQLite connection belongs to one thread, so a
+retriever (cheap: a connection and a few objects) is built per call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.access import AccessDenied, Caller, require_write
+from assistant.answering.extractive import (  # the answer's vocabulary, for the faces
+    LEAD_COMPARE,
+    LEADS_TITLE,
+    REFUSAL,
+    Answer,
+    AnswerStream,
+    History,
+    Mode,
+)
+from assistant.answering.frtext import fold
+from assistant.config import Settings, get_settings
+from assistant.retriever import Filters
+from assistant.uploads import ACCEPTED_TYPES, sanitize_filename
+from ingest.errors import StoreError
+
+Progress = Callable[[int, int, str], None]
+
+__all__ = ["ACCEPTED_TYPES", "LEAD_COMPARE", "LEADS_TITLE", "REFUSAL", "AccessDenied", "Answer",
+           "AnswerStream",
+           "Caller", "Filters", "Service", "StoreError", "fold", "get_service", "sanitize_filename"]
+
+
+class Service:
+    """Search, ask, compare, draft, documents, stats, uploads and feedback over one index."""
+
+    def __init__(self, settings: Settings | None = None, embeddings: Any = None, store: Any = None) -> None:
+        self.settings = settings or get_settings()
+        self._embeddings = embeddings
+        self._store = store
+        self._lock = threading.Lock()
+        self._feedback: Any = None
+
+    # ------------------------------------------------------------------ resources
+
+    @property
+    def embeddings(self) -> Any:
+        if self._embeddings is None:
+            with self._lock:
+                if self._embeddings is None:
+                    from ingest.embeddings import get_embeddings
+
+                    self._embeddings = get_embeddings(self.settings.embeddings)
+        return self._embeddings
+
+    @property
+    def store(self) -> Any:
+        """The Chroma collection, opened on first use; StoreError (French) if it cannot be."""
+        if self._store is None:
+            emb = self.embeddings
+            with self._lock:
+                if self._store is None:
+                    from ingest.store import open_store
+
+                    s = self.settings
+                    self._store = open_store(s.store, s.collection, emb.model_id, emb.dim, s.chroma_url)
+        return self._store
+
+    def registry(self) -> Any:
+        """A registry on a connection of the calling thread."""
+        from ingest.registry import Registry, connect
+
+        return Registry(connect(self.settings.store))
+
+    def retriever(self, caller: Caller) -> Any:
+        from assistant.retriever import Retriever
+
+        return Retriever(self.store, self.registry(), self.embeddings, caller.audience)
+
+    def answerer(self) -> Any:
+        from assistant.answering.backends import get_answerer
+
+        return get_answerer(self.settings, self.embeddings)
+
+    @property
+    def feedback_store(self) -> Any:
+        if self._feedback is None:
+            from assistant.feedback import FeedbackStore
+
+            self._feedback = FeedbackStore(self.settings.store)
+        return self._feedback
+
+    @property
+    def keys(self) -> Any:
+        """The API keys of this index (`access.KeyStore`, `keys.sqlite` beside the registry)."""
+        from assistant.access import KeyStore
+
+        return KeyStore(Path(self.settings.store) / "keys.sqlite")
+
+    def authenticate(self, secret: str | None) -> Caller | None:
+        """The caller a key stands for; None for no key, an unknown or a revoked one."""
+        return self.keys.authenticate(secret) if secret else None
+
+    def local_caller(self) -> Caller:
+        """Who the local faces (CLI, an open app) act as: the configured audience."""
+        return Caller.local(self.settings.audience)
+
+    # ------------------------------------------------------------------ what the index holds
+
+    def _records(self, caller: Caller) -> list[Any]:
+        import sqlite3
+
+        from assistant.catalog import visible_records
+
+        if not (Path(self.settings.store) / "index.sqlite3").is_file():
+            return []  # an index never built lists nothing (and is not created by a read)
+        try:
+            return visible_records(self.registry().all(), caller.audience)
+        except sqlite3.Error as exc:
+            raise StoreError(f"registre de l'index illisible ({self.settings.store}) : {exc}") from exc
+
+    def records(self, caller: Caller) -> list[Any]:
+        """Registry rows this caller may see (failed rows only for internal callers)."""
+        return self._records(caller)
+
+    def options(self, caller: Caller) -> Any:
+        """Filter choices and counts (`catalog.IndexOptions`) for this caller."""
+        from assistant.catalog import index_options
+
+        return index_options(self._records(caller), caller.audience)
+
+    def filters(self, caller: Caller, *, fabrique: str | None = None, territory: str | None = None,
+                year: str | int | None = None, year_from: int | None = None, year_to: int | None = None,
+                doc_type: str | None = None) -> Any:
+        """Filters from names as users type them; ValueError (French) for an unknown one.
+
+        `fabrique` is an id or a title, `doc_type` an id or its French name, `year` « 2019 »
+        or « 2019-2021 »; territories are resolved by the retriever (any name of them).
+        """
+        from assistant.catalog import known_fabriques, resolve_doc_type, resolve_fabrique
+        from assistant.retriever import Filters
+
+        if year not in (None, ""):
+            year_from, year_to = Filters.parse_year(str(year))
+        kind = resolve_doc_type(doc_type) if doc_type else None
+        fid = None
+        if fabrique:
+            fid = resolve_fabrique(fabrique, known_fabriques(self._records(caller), caller.audience))
+        return Filters(fabrique=fid, territory=territory or None, year_from=year_from, year_to=year_to,
+                       doc_type=kind)
+
+    def documents(self, caller: Caller, fabrique: str | None = None,
+                  territory: str | None = None) -> list[dict[str, Any]]:
+        """`docs --json` / `GET /api/documents`: one row per document this caller may see."""
+        from assistant.catalog import document_rows_json
+
+        return document_rows_json(self._records(caller), caller.audience, fabrique, territory)
+
+    def stats(self, caller: Caller) -> dict[str, Any]:
+        """`stats --json` / `GET /api/stats`, counted over what this caller may see."""
+        from assistant.catalog import collect_stats
+
+        stats = collect_stats(self._records(caller))
+        stats["store"] = str(self.settings.store)
+        return stats
+
+    def document_file(self, caller: Caller, doc_id: str) -> Path | None:
+        """The original file of a document this caller may see, if still on disk."""
+        from assistant.catalog import record_file
+
+        if not any(r.doc_id == doc_id for r in self._records(caller)):
+            return None
+        return record_file(self.registry(), doc_id)
+
+    def ingest_running(self) -> bool:
+        """Is an ingest holding the index lock right now (CLI, another user's upload)?"""
+        from filelock import FileLock, Timeout
+
+        lock_path = Path(self.settings.store) / "ingest.lock"
+        if not lock_path.exists():
+            return False
+        lock = FileLock(str(lock_path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
+
+    # ------------------------------------------------------------------ reading
+
+    def search(self, query: str, caller: Caller, *, filters: Any = None, k: int = 5) -> list[Any]:
+        _check_question(query, self.settings.max_question_chars)
+        return self.retriever(caller).search(query, k=k, filters=filters)
+
+    def _prepare(self, question: str, caller: Caller, filters: Any, history: History | None,
+                 k: int | None) -> tuple[str, list[Any]]:
+        _check_question(question, self.settings.max_question_chars)
+        from assistant.retriever import answer_context
+
+        retriever = self.retriever(caller)
+        rewritten = question
+        if history:
+            known = retriever.known_territories()
+            try:
+                rewritten = self.answerer().rewrite(question, history, known) or question
+            except Exception:  # noqa: BLE001 - an LLM outage must not lose the user's question
+                from assistant.answering.followup import rewrite_rules
+
+                rewritten = rewrite_rules(question, history, known)
+        return rewritten, answer_context(retriever, rewritten, filters, self.settings, k)
+
+    def ask(self, question: str, caller: Caller, *, mode: Mode = "answer", filters: Any = None,
+            history: History | None = None, k: int | None = None) -> Answer:
+        """A cited answer (or a refusal with leads); follow-ups are rewritten with `history`
+        first, and `answer.question` is what was actually searched."""
+        rewritten, passages = self._prepare(question, caller, filters, history, k)
+        answer = self.answerer().answer(rewritten, passages, mode=mode)
+        answer.question = rewritten
+        return answer
+
+    def ask_stream(self, question: str, caller: Caller, *, mode: Mode = "answer", filters: Any = None,
+                   history: History | None = None, k: int | None = None) -> AnswerStream:
+        """The same answer as text pieces (an LLM writes them as it goes; the extractive
+        back-end gives its whole text as one piece); `.answer` afterwards is the cleaned one."""
+        rewritten, passages = self._prepare(question, caller, filters, history, k)
+        answerer = self.answerer()
+        if self.settings.llm == "extractive":
+            done = answerer.answer(rewritten, passages, mode=mode)
+            done.question = rewritten
+            return AnswerStream(iter([done.text]), lambda _text: done)
+        stream = answerer.stream(rewritten, passages, mode=mode)
+
+        def finish(_text: str) -> Answer:
+            final = stream.answer
+            final.question = rewritten
+            return final
+
+        return AnswerStream(iter(stream), finish)
+
+    def compare(self, question: str, caller: Caller, *, filters: Any = None, k: int | None = None) -> Answer:
+        return self.ask(question, caller, mode="compare", filters=filters, k=k)
+
+    def draft(self, territory: str, caller: Caller, *, fabrique: str | None = None, theme: str | None = None,
+              sections: Sequence[str] | None = None) -> Any:
+        """A cited draft roadmap (`drafting.draft.Roadmap`). ValueError (French) for an unknown
+        territory, fabrique or section."""
+        from assistant.catalog import known_fabriques, resolve_fabrique
+        from assistant.drafting.draft import draft_roadmap, llm_writer
+
+        fid = None
+        if fabrique:
+            fid = resolve_fabrique(fabrique, known_fabriques(self._records(caller), caller.audience))
+        return draft_roadmap(self.retriever(caller), territory, fid, theme or None,
+                             list(sections) if sections else None, writer=llm_writer(self.settings))
+
+    @staticmethod
+    def draft_sections() -> dict[str, str]:
+        """Section id → French title, in the order a roadmap has them."""
+        from assistant.drafting.draft import SECTIONS
+
+        return {sid: spec.title for sid, spec in SECTIONS.items()}
+
+    @staticmethod
+    def export(roadmap: Any, fmt: str) -> bytes:
+        """A draft as a file: « docx » or « md »."""
+        from assistant.drafting.export import to_docx, to_markdown
+
+        if fmt == "md":
+            return to_markdown(roadmap).encode("utf-8")
+        if fmt == "docx":
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "feuille-de-route.docx"
+                to_docx(roadmap, out)
+                return out.read_bytes()
+        raise ValueError(f"format d'export inconnu : « {fmt} » (docx ou md)")
+
+    # ------------------------------------------------------------------ writing (admin)
+
+    def _ingestor(self) -> Any:
+        from assistant.index import SAMPLE_MANIFEST
+        from ingest.pipeline import Ingestor, Limits
+
+        s = self.settings
+        return Ingestor(s.store, self.store, self.embeddings,
+                        Limits(s.max_bytes, s.max_pages, s.chunk_size, s.chunk_overlap),
+                        manifest_fallback=SAMPLE_MANIFEST, lock_timeout=s.lock_timeout)
+
+    def ingest(self, paths: Sequence[Path], caller: Caller, *, sync: bool = False,
+               progress: Progress | None = None) -> Any:
+        """Index files or folders (`IngestReport`); StoreError if another ingest holds the lock."""
+        require_write(caller, "indexer des documents")
+        return self._ingestor().run([Path(p) for p in paths], sync=sync, progress=progress)
+
+    def upload(self, files: Sequence[tuple[str, bytes]], caller: Caller,
+               progress: Progress | None = None) -> Any:
+        """Check, save and index uploaded files (`uploads.UploadResult`, one outcome per file)."""
+        require_write(caller, "ajouter des documents")
+        from assistant.uploads import handle_uploads
+
+        return handle_uploads(self.settings, files, progress=progress, ingestor=self._ingestor)
+
+    def reindex(self, caller: Caller, progress: Progress | None = None) -> Any:
+        require_write(caller, "réindexer le corpus")
+        from assistant.uploads import reindex
+
+        return reindex(self.settings, progress=progress, ingestor=self._ingestor)
+
+    def delete(self, doc_id: str, caller: Caller) -> dict[str, Any] | None:
+        """Remove a document from the index; an uploaded file is deleted with it (otherwise the
+        next re-index would bring it back). None when no such document exists."""
+        require_write(caller, "supprimer des documents")
+        rec = self.registry().by_doc_id(doc_id)
+        if rec is None:
+            return None
+        report = self._ingestor().remove(rec.path)
+        path = Path(rec.path)
+        uploads = Path(self.settings.uploads_dir).resolve()
+        file_removed = False
+        if path.is_file() and path.resolve().parent == uploads:
+            path.unlink()
+            file_removed = True
+        return {"doc_id": doc_id, "path": rec.path, "removed": bool(report.removed),
+                "file_removed": file_removed, "documents": report.documents, "chunks": report.chunks}
+
+    # ------------------------------------------------------------------ feedback
+
+    def record_feedback(self, caller: Caller, message_id: str, **fields: Any) -> Any:
+        """A vote or comment on an answer; anyone who may ask may give feedback."""
+        fields.setdefault("audience", caller.audience)
+        return self.feedback_store.record(message_id, **fields)
+
+    def feedback_counts(self, caller: Caller) -> dict[str, int]:
+        require_write(caller, "consulter les avis")
+        return self.feedback_store.counts()
+
+    def feedback_csv(self, caller: Caller) -> bytes:
+        require_write(caller, "exporter les avis")
+        return self.feedback_store.csv_bytes()
+
+
+def _check_question(text: str, limit: int) -> None:
+    """A longer text is not a question: it would only slow the embedding down."""
+    if not text or not text.strip():
+        raise ValueError("la question est vide")
+    if len(text) > limit:
+        raise ValueError(f"question trop longue ({len(text)} caractères, au plus {limit})")
+
+
+_SERVICES: dict[tuple[Any, ...], Service] = {}
+_SERVICES_LOCK = threading.Lock()
+
+
+def get_service(settings: Settings | None = None) -> Service:
+    """One service per configuration and process: the model and the index are opened once."""
+    s = settings or get_settings()
+    key = (str(s.store), s.collection, s.embeddings, s.chroma_url, s.llm, s.openai_base_url, s.llm_model,
+           s.refusal_threshold, s.audience)
+    with _SERVICES_LOCK:
+        if key not in _SERVICES:
+            _SERVICES[key] = Service(s)
+        service = _SERVICES[key]
+    service.settings = s  # limits and other cheap settings follow the latest copy
+    return service
+

@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install index lint bench clean
+.PHONY: run api test install index lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,11 +25,15 @@ index: $(STAMP)
 	$(BIN)/fp-assistant ingest corpus --sync --store $(STORE)
 
 run: index
-	FP_STORE=$(STORE) $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
-		--server.headless true --browser.gatherUsageStats false
+	FP_STORE=$(STORE) $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+
+# The HTTP API on 127.0.0.1:8000 (create a key first: fp-assistant keys add --name moi --role admin)
+api: index
+	FP_STORE=$(STORE) $(BIN)/fp-assistant serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -220,36 +220,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from assistant.answering.extractive import effective_score
-    from assistant.evaluation.gold import evaluate, load_gold, sweep_threshold
-    from assistant.retriever import answer_context, other_fusion
+    from assistant.evaluation.gold import load_gold, run_gold
 
     service = _service(args)
-    settings = service.settings
     retriever = service.retriever(service.local_caller())
     questions = load_gold(Path(args.gold))
     answerer = None if args.no_answers else service.answerer()
-
-    def context(q: Any) -> Any:
-        return answer_context(retriever, q.question, q.to_filters(), settings, args.k)
-
-    def answer_fn(q: Any) -> Any:
-        return answerer.answer(q.question, context(q))
-
-    report = evaluate(retriever, questions, answer_fn if answerer else None)
-    if args.sweep and answerer:
-        report["threshold"] = sweep_threshold(
-            questions,
-            lambda q: effective_score(answerer.evidence(q.question, context(q))),
-        )
-        report["threshold"]["configured"] = settings.refusal_threshold
+    report = run_gold(retriever, answerer, service.settings, questions, args.k, args.sweep)
     if args.holdout:
         _holdout(args, service, retriever, questions, report)
     if args.json:
         _print_json(report)
         return EXIT_OK
     print(f"Questions gold : {report['gold']} ({args.gold})")
-    other = other_fusion(report["fusion"])
+    other = report["other_fusion"]
     heads = (f"hybride ({report['fusion']})", "dense seul", f"hybride ({other})")
     print(f"{'':<18}" + "".join(f"{h:>20}" for h in heads))
     for key in ("recall@5", "recall@10", "mrr", "page_accuracy", "search_p50_s"):
@@ -262,7 +246,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "threshold" in report:
         b = report["threshold"]["best"]
         print(f"seuil de refus conseillé : {b['threshold']} (refus justes {b['refusal_accuracy']}, "
-              f"répondues {b['answered']}) ; configuré : {settings.refusal_threshold}")
+              f"répondues {b['answered']}) ; configuré : {service.settings.refusal_threshold}")
     if report["hybrid"]["misses"]:
         print("non trouvées (top 10, hybride) : " + ", ".join(report["hybrid"]["misses"]))
     if args.holdout:
@@ -353,6 +337,72 @@ def _cmd_draft(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`keys add|list|revoke`: the API keys of this index. The secret is printed once, at
+    creation; only its hash is kept (`keys.sqlite` beside the registry)."""
+    from assistant.access import ROLE_LABELS
+    from assistant.service import Service
+
+    keys = Service(_settings(args)).keys
+    try:
+        if args.action == "add":
+            info, secret = keys.add(args.name, args.role)
+            if args.json:
+                _print_json({**_key_json(info), "secret": secret})
+            else:
+                print(f"Clé « {info.name} » créée (rôle {ROLE_LABELS.get(info.role, info.role)}, "
+                      f"identifiant {info.id}).")
+                print("Conservez-la maintenant, elle ne sera plus affichée :")
+                print(secret)
+            return EXIT_OK
+        if args.action == "revoke":
+            info = keys.revoke(args.key)
+            if info is None:
+                print(f"Erreur : aucune clé active ne s'appelle ou n'a pour identifiant « {args.key} ».",
+                      file=sys.stderr)
+                return EXIT_USAGE
+            print(f"Clé « {info.name} » ({info.id}) révoquée.")
+            return EXIT_OK
+    except ValueError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    listed = keys.list()
+    if args.json:
+        _print_json([_key_json(k) for k in listed])
+        return EXIT_OK
+    if not listed:
+        print("Aucune clé. Créez-en une : fp-assistant keys add --name NOM --role public|interne|admin")
+    for k in listed:
+        state = f"révoquée le {k.revoked_at[:10]}" if k.revoked_at else "active"
+        used = f", dernier usage {k.last_used_at[:16]}" if k.last_used_at else ""
+        print(f"{k.id}  {k.name:<24} {k.role:<8} fpa_{k.prefix}…  "
+              f"créée le {k.created_at[:10]}, {state}{used}")
+    return EXIT_OK
+
+
+def _key_json(info: Any) -> dict[str, Any]:
+    return {"id": info.id, "name": info.name, "role": info.role, "prefix": info.prefix,
+            "created_at": info.created_at, "revoked_at": info.revoked_at, "last_used_at": info.last_used_at}
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`serve`: the HTTP API (REST + OpenAI-compatible) on one process; the model and the
+    index are loaded before the port opens, so the first request is not the slow one."""
+    import logging
+
+    import uvicorn
+
+    from assistant.api.app import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app(settings)
+    print(f"API sur http://{args.host}:{args.port} (documentation : http://{args.host}:{args.port}/docs)",
+          file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", workers=1)
+    return EXIT_OK
+
+
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="dossier de l'index (défaut : FP_STORE ou data/index)")
 
@@ -434,6 +484,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("keys", help="clés d'accès à l'API : créer, lister, révoquer")
+    keys = p.add_subparsers(dest="action", required=True)
+    k = keys.add_parser("add", help="créer une clé (affichée une seule fois)")
+    k.add_argument("--name", required=True, help="à qui ou à quoi sert la clé (ex. « intranet-anct »)")
+    k.add_argument("--role", required=True, choices=("public", "interne", "admin"),
+                   help="public : documents publics seulement ; interne : tous les documents ; "
+                   "admin : tout, plus ajouter, supprimer, réindexer, exporter les avis")
+    k = keys.add_parser("list", help="lister les clés (jamais leur secret)")
+    k = keys.add_parser("revoke", help="révoquer une clé")
+    k.add_argument("key", help="identifiant ou nom de la clé")
+    for k in keys.choices.values():
+        _add_store(k)
+        k.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("serve", help="lancer l'API HTTP (REST et compatible OpenAI)")
+    _add_store(p)
+    p.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (défaut 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (défaut 8000)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -152,3 +152,30 @@ def test_pdf_source_link_opens_at_page(server, browser):
     hrefs = page.eval_on_selector_all("a.fp-pdf-link", "els => els.map(a => a.href)")
     assert any(h.startswith("blob:") and h.endswith("#page=2") for h in hrefs), hrefs
     page.close()
+
+
+def test_chrome_is_clean_and_the_uploader_reads_in_french(server, browser):
+    """No « Deploy » button nor developer menu (.streamlit/config.toml: toolbarMode minimal),
+    and the upload zone's own words are French."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, locale="fr-FR")
+    page.set_default_timeout(180_000)
+    page.goto(server)
+    page.get_by_text("Assistant des Fabriques Prospectives").first.wait_for()
+    _wait_idle(page)
+    assert page.get_by_test_id("stAppDeployButton").count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    page.get_by_text("Corpus et avis").first.click()
+    page.get_by_role("tab", name="Ajouter des fichiers").click()
+    zone = page.get_by_test_id("stFileUploaderDropzone")
+    zone.wait_for()
+    words = page.evaluate(
+        """() => {
+          const z = document.querySelector('[data-testid="stFileUploaderDropzone"]');
+          const ins = z.querySelector('[data-testid="stFileUploaderDropzoneInstructions"] > div');
+          const b = z.querySelector('button');
+          return [getComputedStyle(ins, '::before').content, getComputedStyle(b, '::after').content,
+                  getComputedStyle(b).fontSize];
+        }"""
+    )
+    assert "Glissez-déposez" in words[0] and "Parcourir" in words[1] and words[2] == "0px", words
+    page.close()

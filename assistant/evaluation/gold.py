@@ -186,3 +186,25 @@ def sweep_threshold(
     return {"best": best, "curve": curve,
             "answerable_scores": sorted(round(s, 3) for s in pos),
             "unanswerable_scores": sorted(round(s, 3) for s in neg)}
+
+
+def run_gold(retriever: Retriever, answerer: Any, settings: Any, questions: list[GoldQuestion],
+             k: int | None = None, sweep: bool = False) -> dict[str, Any]:
+    """`fp-assistant eval`'s report: search metrics (hybrid, dense only, the other fusion),
+    answer metrics when an answerer is given, and the refusal threshold sweep on request."""
+    from assistant.answering.extractive import effective_score
+    from assistant.retriever import answer_context
+
+    def context(q: GoldQuestion) -> list[Passage]:
+        return answer_context(retriever, q.question, q.to_filters(), settings, k)
+
+    def answer_fn(q: GoldQuestion) -> Any:
+        return answerer.answer(q.question, context(q))
+
+    report = evaluate(retriever, questions, answer_fn if answerer else None)
+    report["other_fusion"] = other_fusion(report["fusion"])
+    if sweep and answerer:
+        report["threshold"] = sweep_threshold(
+            questions, lambda q: effective_score(answerer.evidence(q.question, context(q))))
+        report["threshold"]["configured"] = settings.refusal_threshold
+    return report

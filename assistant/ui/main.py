@@ -36,6 +36,13 @@ blockquote.fp-excerpt {border-left: 3px solid #c9d3e0; margin: 0.2rem 0 0.6rem 0
   padding: 0.3rem 0.8rem; color: inherit; font-size: 0.92rem; white-space: pre-wrap;}
 blockquote.fp-excerpt mark {background: #fde68a; color: #111; padding: 0 0.1rem; border-radius: 2px;}
 a.fp-pdf-link {font-size: 0.9rem;}
+/* Streamlit writes its uploader's words in English and offers no setting for them: the
+   French ones are drawn over them (the limits are spelled out in French above the form). */
+[data-testid="stFileUploaderDropzoneInstructions"] > div > span {display: none;}
+[data-testid="stFileUploaderDropzoneInstructions"] > div::before {
+  content: "Glissez-déposez vos fichiers ici ou choisissez-les";}
+[data-testid="stFileUploaderDropzone"] button {font-size: 0 !important;}
+[data-testid="stFileUploaderDropzone"] button::after {content: "Parcourir"; font-size: 0.95rem;}
 </style>
 """
 

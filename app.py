@@ -1,4 +1,4 @@
-"""Streamlit entry point; stays thin: the UI lives in `assistant/ui.py`."""
+"""Streamlit entry point; stays thin: the UI lives in `assistant/ui/`."""
 
 from assistant.ui.main import main
 

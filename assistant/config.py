@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         description="The passages before and after this many best ones are read too (0 = none).",
     )
 
-    # --- answering (assistant/answer.py, assistant/llm.py) ---
+    # --- answering (assistant/answering/) ---
     llm: Literal["extractive", "openai"] = Field(
         default="extractive",
         description="'extractive' (quotes the sources, offline, no key) or 'openai' (any "
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     )
     answer_max_sentences: int = Field(default=5, ge=1, le=20, description="Quotes in an extractive answer.")
 
-    # --- Streamlit app (assistant/ui*.py) ---
+    # --- Streamlit app (assistant/ui/) ---
     corpus_dir: Path = Field(
         default=Path("corpus"),
         description="FP_CORPUS_DIR: the folder the app's « Réindexer le corpus » button ingests "

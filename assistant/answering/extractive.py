@@ -3,10 +3,10 @@
 One abstract `Answerer` and back-ends chosen by settings (`FP_LLM`), PrivateGPT-style:
 `extractive` (default) quotes the best sentences of the passages verbatim, so it runs offline
 with no model to host and can never state what the documents do not say; `openai`
-(assistant/llm.py) asks any OpenAI-compatible endpoint to write the answer. Both share what
+(assistant/answering/llm.py) asks any OpenAI-compatible endpoint to write the answer. Both share what
 makes an answer trustworthy here: the evidence score that decides to refuse rather than
 guess (`FP_REFUSAL_THRESHOLD`), the leads offered instead, and citation cleaning
-(assistant/citations.py).
+(assistant/answering/citations.py).
 
 Evidence score (0..1), see `evidence_score`: 0.6 × the best sentence's similarity to the
 question (embedding cosine, rescaled to 0..1 over the range where this model's cosines

@@ -5,7 +5,7 @@ one client covers on-premise and hosted models (`FP_LLM=openai`, `OPENAI_BASE_UR
 `OPENAI_API_KEY`, `FP_LLM_MODEL`). What the model writes is never trusted as is: the evidence
 gate runs first (no call when the sources cannot answer), sources travel as data in
 delimited blocks they cannot break out of, sentences of a source that address the assistant
-are withheld, and the reply's citations are cleaned (assistant/citations.py) — a reply with
+are withheld, and the reply's citations are cleaned (answering/citations.py) — a reply with
 no valid citation is marked grounded=False. langchain_openai is imported here only, so the
 default extractive deployment never loads it.
 """

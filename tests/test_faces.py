@@ -134,7 +134,8 @@ def test_a_public_key_reads_public_documents_only_and_cannot_write(keyed_app):
     sidebar = " ".join(c.value for c in at.sidebar.caption)
     assert f"{len(DOCS)} documents" in sidebar  # the internal note is not counted
     assert "Mode public" in sidebar
-    at.chat_input(key="chat_input").set_value("Que dit la note sur le budget de la navette de Quimper ?").run()
+    question = "Que dit la note sur le budget de la navette de Quimper ?"
+    at.chat_input(key="chat_input").set_value(question).run()
     answer = at.session_state["messages"][-1]["answer"]
     seen = answer.text + " ".join(c.excerpt for c in answer.citations) + " ".join(
         lead.excerpt for lead in answer.leads)

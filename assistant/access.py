@@ -282,3 +282,12 @@ class KeyStore:
         with self._connect() as conn:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, rowid").fetchall()
         return [KeyInfo(*row) for row in rows]
+
+
+KEYS_FILE = "keys.sqlite"
+
+
+def keys_of(store_dir: Path) -> KeyStore:
+    """The API keys of one index: a file beside its registry, so that copying or moving an
+    index moves its keys too."""
+    return KeyStore(Path(store_dir) / KEYS_FILE)

@@ -340,10 +340,9 @@ def _cmd_draft(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     """`keys add|list|revoke`: the API keys of this index. The secret is printed once, at
     creation; only its hash is kept (`keys.sqlite` beside the registry)."""
-    from assistant.access import ROLE_LABELS
-    from assistant.service import Service
+    from assistant.access import ROLE_LABELS, keys_of
 
-    keys = Service(_settings(args)).keys
+    keys = keys_of(_settings(args).store)  # no model, no index: `keys` answers at once
     try:
         if args.action == "add":
             info, secret = keys.add(args.name, args.role)

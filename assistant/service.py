@@ -103,9 +103,9 @@ class Service:
     @property
     def keys(self) -> Any:
         """The API keys of this index (`access.KeyStore`, `keys.sqlite` beside the registry)."""
-        from assistant.access import KeyStore
+        from assistant.access import keys_of
 
-        return KeyStore(Path(self.settings.store) / "keys.sqlite")
+        return keys_of(self.settings.store)
 
     def authenticate(self, secret: str | None) -> Caller | None:
         """The caller a key stands for; None for no key, an unknown or a revoked one."""

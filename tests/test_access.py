@@ -191,3 +191,28 @@ def test_concurrent_authenticate(keys: KeyStore) -> None:
     assert not errors
     assert len(seen) == 8 * 50
     assert all(k.last_used_at for k in keys.list())
+
+
+def test_keys_command_shows_the_secret_once_and_revokes(tmp_path, capsys):
+    """`fp-assistant keys`: the secret is printed at creation only, never listed, and a revoked
+    key no longer opens anything."""
+    import json
+
+    from assistant.access import keys_of
+    from assistant.cli import main
+
+    store = str(tmp_path / "index")
+    assert main(["keys", "add", "--name", "intranet", "--role", "public", "--store", store, "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    secret = created["secret"]
+    assert secret.startswith("fpa_") and created["role"] == "public"
+    assert keys_of(tmp_path / "index").authenticate(secret).role == "public"
+
+    assert main(["keys", "list", "--store", store]) == 0
+    listed = capsys.readouterr().out
+    assert "intranet" in listed and secret not in listed and secret[4:] not in listed
+
+    assert main(["keys", "revoke", "intranet", "--store", store]) == 0
+    assert keys_of(tmp_path / "index").authenticate(secret) is None
+    assert main(["keys", "revoke", "intranet", "--store", store]) == 2
+    assert "aucune clé active" in capsys.readouterr().err

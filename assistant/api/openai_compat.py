@@ -1,0 +1,245 @@
+"""The OpenAI-compatible face: `/v1/models` and `/v1/chat/completions` over the same answers.
+
+Why: many chat clients and libraries (Open WebUI, LibreChat, LangChain, the official `openai`
+package…) only need a base URL and a key to talk to a model. Served this way, the assistant
+drops into those tools as « a model » whose answers are the cited answers of `POST /api/ask`.
+
+How a conversation is read: the last user message is the question; the earlier user and
+assistant messages, in pairs, are the history the service uses to understand a follow-up
+(« Et à Colmar ? »). System messages are ignored: in this assistant, instructions come from no
+request and no document — both are data. The answer's text keeps its [n] markers and ends
+with a Markdown « Sources : » list, so a client that shows only `content` still shows where
+each claim comes from; the numbered sources themselves travel in an extra top-level field,
+`citations`, and the whole answer in `fp_answer`. Errors use OpenAI's error envelope (with
+French messages), so the client raises its usual exceptions (401 → AuthenticationError).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from assistant.api import schemas
+from assistant.api.auth import CallerDep, ServiceDep
+from assistant.api.errors import ApiError
+from assistant.api.rest import check_question
+from assistant.api.streaming import failure_message, logger, sse_event, sse_response, text_pieces
+from assistant.service import Answer, AnswerStream
+
+MODELS: dict[str, Literal["answer", "compare"]] = {
+    "fp-assistant": "answer", "fp-assistant-compare": "compare",
+}
+OWNER = "anct"
+CREATED = 1_764_547_200  # 2025-12-01: a fixed date, the models do not change with restarts
+SOURCES_HEADING = "Sources :"
+HISTORY_PAIRS = 10
+CITATION_KEYS = ("n", "source", "title", "page", "excerpt", "fabrique", "territories", "doc_id",
+                 "doc_type", "year", "section")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.OpenAIErrorOut, "description": "Requête refusée (conversation sans question…)."},
+    401: {"model": schemas.OpenAIErrorOut, "description": "Clé d'accès manquante, inconnue ou révoquée."},
+    404: {"model": schemas.OpenAIErrorOut, "description": "Modèle inconnu."},
+    413: {"model": schemas.OpenAIErrorOut, "description": "Requête ou question trop volumineuse."},
+    503: {"model": schemas.OpenAIErrorOut, "description": "Index indisponible."},
+}
+
+router = APIRouter(prefix="/v1", tags=["Compatibilité OpenAI"])
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field("text", max_length=50)
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # name, tool_calls…: accepted, unused
+
+    role: str = Field(..., max_length=50, description="« user », « assistant » ; « system » est ignoré.")
+    content: str | list[ContentPart] | None = Field(None, description="Le texte du message.")
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # temperature, max_tokens…: accepted, without effect
+
+    model: str = Field("fp-assistant", max_length=100,
+                       description="« fp-assistant » (réponse citée) ou « fp-assistant-compare » "
+                       "(comparaison territoire par territoire).")
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=200,
+                                        description="La conversation ; le dernier message est la question.")
+    stream: bool = Field(False, description="Réponse en flux de `chat.completion.chunk` (SSE) : le texte "
+                         "vérifié, puis un dernier morceau portant `citations`.")
+
+
+def _text(message: ChatMessage) -> str:
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(p.text for p in content if p.type == "text" and p.text)
+
+
+def strip_sources(text: str) -> str:
+    """An earlier answer of ours, less its « Sources : » list (not part of what was said)."""
+    return re.split(rf"\n\n{re.escape(SOURCES_HEADING)}\n", text, maxsplit=1)[0].strip()
+
+
+def conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
+    """(question, history): the last user message, and the (question, answer) pairs before it.
+
+    System (and developer, tool) messages are left out: they are not the user's words and
+    nothing in a request may instruct the assistant.
+    """
+    said = [(m.role, _text(m)) for m in messages if m.role in ("user", "assistant")]
+    if not said or said[-1][0] != "user":
+        raise ValueError("le dernier message de la conversation doit être celui de l'utilisateur "
+                         "(role « user ») : c'est la question posée.")
+    question = said[-1][1]
+    if not question.strip():
+        raise ValueError("la question (dernier message « user ») est vide.")
+    history: list[tuple[str, str]] = []
+    pending: str | None = None
+    for role, text in said[:-1]:
+        if role == "user":
+            if pending is not None:
+                history.append((pending, ""))
+            pending = text
+        else:
+            if pending is not None:
+                history.append((pending, strip_sources(text)))
+            pending = None
+    if pending is not None:
+        history.append((pending, ""))
+    return question, [(q, a) for q, a in history if q.strip()][-HISTORY_PAIRS:]
+
+
+def _where(c: Any) -> str:
+    return ", ".join(c.territories) or getattr(c, "fabrique_title", "") or c.fabrique
+
+
+def sources_block(answer: Answer) -> str:
+    """« \\n\\nSources :\\n- [1] Titre — p. 3 (Lorient) — fichier.pdf » (empty without citations;
+    a refusal's text already lists its leads)."""
+    if not answer.citations:
+        return ""
+    lines = [f"- [{c.n}] {c.title} — p. {c.page} ({_where(c)}) — {Path(c.source).name}"
+             for c in answer.citations]
+    return f"\n\n{SOURCES_HEADING}\n" + "\n".join(lines)
+
+
+def citations_json(answer_json: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{k: c.get(k) for k in CITATION_KEYS} for c in answer_json["citations"]]
+
+
+def _tokens(text: str) -> int:
+    """A rough count (about four characters a token): clients only display it."""
+    return max(1, round(len(text) / 4)) if text else 0
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": CREATED, "owned_by": OWNER}
+
+
+def _mode(model_id: str) -> Literal["answer", "compare"]:
+    if model_id not in MODELS:
+        raise ApiError(404, f"Modèle inconnu : « {model_id} ». Modèles disponibles : {', '.join(MODELS)}.",
+                       code="model_not_found")
+    return MODELS[model_id]
+
+
+@router.get("/models", summary="Modèles disponibles", response_model=schemas.ModelListOut, responses=ERRORS)
+def list_models(_caller: CallerDep) -> dict[str, Any]:
+    """« fp-assistant » (réponses citées) et « fp-assistant-compare » (comparaisons)."""
+    return {"object": "list", "data": [_model(m) for m in MODELS]}
+
+
+@router.get("/models/{model_id}", summary="Un modèle", response_model=schemas.ModelOut, responses=ERRORS)
+def get_model(model_id: str, _caller: CallerDep) -> dict[str, Any]:
+    _mode(model_id)
+    return _model(model_id)
+
+
+@router.post("/chat/completions", summary="Réponse à une conversation (protocole OpenAI)",
+             response_model=None,
+             responses={200: {"model": schemas.ChatCompletionOut, "content": {"text/event-stream": {
+                 "schema": {"type": "string"}}},
+                 "description": "Un objet `chat.completion`, ou avec `stream` des `chat.completion.chunk` "
+                                "terminés par `data: [DONE]` ; le dernier porte `citations`."}, **ERRORS})
+async def chat_completions(body: ChatRequest, request: Request, caller: CallerDep,
+                           service: ServiceDep) -> Response:
+    """Le dernier message « user » est la question, les échanges précédents servent à comprendre
+    une relance ; les messages « system » sont ignorés. Le texte garde ses marqueurs [n] et se
+    termine par la liste « Sources : » ; les citations sont aussi dans le champ `citations`."""
+    mode = _mode(body.model)
+    question, history = conversation(body.messages)
+    check_question(request, question)
+    cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
+    prompt_tokens = _tokens("".join(_text(m) for m in body.messages))
+    if body.stream:
+        stream = await run_in_threadpool(service.ask_stream, question, caller, mode=mode,
+                                         history=history or None)
+        return sse_response(_chunks(stream, cid, created, body.model, prompt_tokens))
+    answer = await run_in_threadpool(service.ask, question, caller, mode=mode, history=history or None)
+    full = answer.as_json()
+    content = answer.text + sources_block(answer)
+    return JSONResponse({
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(content),
+                  "total_tokens": prompt_tokens + _tokens(content)},
+        "system_fingerprint": None,
+        "citations": citations_json(full),
+        "fp_answer": full,
+    })
+
+
+def _chunks(stream: AnswerStream, cid: str, created: int, model: str, prompt_tokens: int) -> Iterator[str]:
+    """`chat.completion.chunk` events: the role at once, the verified text line by line and its
+    sources, then a last chunk with `finish_reason` « stop », `citations` and `fp_answer`; then
+    `data: [DONE]`.
+
+    Only the verified text is sent. A model's raw pieces number the sources as its prompt did and
+    may hold markers the check removes; `POST /api/ask` streams them because its client replaces
+    them with the final `answer` event, but an OpenAI client keeps every piece it receives, so here
+    the text shown must already be the one whose [n] match the « Sources » list.
+    """
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return sse_event(None, {"id": cid, "object": "chat.completion.chunk", "created": created,
+                                "model": model, "choices": [choice], **extra})
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        answer = stream.answer  # runs the stream to its end (in the thread pool, as every step here)
+    except Exception as exc:  # noqa: BLE001 - the response has started: report it in the stream
+        logger.error("flux OpenAI interrompu", exc_info=exc)
+        yield sse_event(None, {"error": {"message": failure_message(exc), "type": "server_error",
+                                         "param": None, "code": None}})
+        yield "data: [DONE]\n\n"
+        return
+    content = answer.text + sources_block(answer)
+    for part in text_pieces(content):
+        yield chunk({"content": part})
+    full = answer.as_json()
+    completion = _tokens(content)
+    yield chunk({}, "stop", citations=citations_json(full), fp_answer=full,
+                usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                       "total_tokens": prompt_tokens + completion})
+    yield "data: [DONE]\n\n"

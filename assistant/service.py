@@ -50,6 +50,7 @@ class Service:
         self._store = store
         self._lock = threading.Lock()
         self._feedback: Any = None
+        self._keys: Any = None
 
     # ------------------------------------------------------------------ resources
 
@@ -105,7 +106,9 @@ class Service:
         """The API keys of this index (`access.KeyStore`, `keys.sqlite` beside the registry)."""
         from assistant.access import keys_of
 
-        return keys_of(self.settings.store)
+        if self._keys is None or Path(self._keys.path).parent != Path(self.settings.store):
+            self._keys = keys_of(self.settings.store)
+        return self._keys
 
     def authenticate(self, secret: str | None) -> Caller | None:
         """The caller a key stands for; None for no key, an unknown or a revoked one."""
@@ -164,14 +167,18 @@ class Service:
         """`docs --json` / `GET /api/documents`: one row per document this caller may see."""
         from assistant.catalog import document_rows_json
 
-        return document_rows_json(self._records(caller), caller.audience, fabrique, territory)
+        rows = document_rows_json(self._records(caller), caller.audience, fabrique, territory)
+        if _hide_paths(caller):
+            for row in rows:
+                row["path"] = Path(row["path"]).name
+        return rows
 
     def stats(self, caller: Caller) -> dict[str, Any]:
         """`stats --json` / `GET /api/stats`, counted over what this caller may see."""
         from assistant.catalog import collect_stats
 
         stats = collect_stats(self._records(caller))
-        stats["store"] = str(self.settings.store)
+        stats["store"] = "" if _hide_paths(caller) else str(self.settings.store)
         return stats
 
     def document_file(self, caller: Caller, doc_id: str) -> Path | None:
@@ -201,7 +208,11 @@ class Service:
 
     def search(self, query: str, caller: Caller, *, filters: Any = None, k: int = 5) -> list[Any]:
         _check_question(query, self.settings.max_question_chars)
-        return self.retriever(caller).search(query, k=k, filters=filters)
+        passages = self.retriever(caller).search(query, k=k, filters=filters)
+        if _hide_paths(caller):
+            for p in passages:
+                p.meta = {**p.meta, "source": Path(p.source).name}
+        return passages
 
     def _prepare(self, question: str, caller: Caller, filters: Any, history: History | None,
                  k: int | None) -> tuple[str, list[Any]]:
@@ -227,7 +238,7 @@ class Service:
         rewritten, passages = self._prepare(question, caller, filters, history, k)
         answer = self.answerer().answer(rewritten, passages, mode=mode)
         answer.question = rewritten
-        return answer
+        return _shown_to(caller, answer)
 
     def ask_stream(self, question: str, caller: Caller, *, mode: Mode = "answer", filters: Any = None,
                    history: History | None = None, k: int | None = None) -> AnswerStream:
@@ -236,7 +247,7 @@ class Service:
         rewritten, passages = self._prepare(question, caller, filters, history, k)
         answerer = self.answerer()
         if self.settings.llm == "extractive":
-            done = answerer.answer(rewritten, passages, mode=mode)
+            done = _shown_to(caller, answerer.answer(rewritten, passages, mode=mode))
             done.question = rewritten
             return AnswerStream(iter([done.text]), lambda _text: done)
         stream = answerer.stream(rewritten, passages, mode=mode)
@@ -244,7 +255,7 @@ class Service:
         def finish(_text: str) -> Answer:
             final = stream.answer
             final.question = rewritten
-            return final
+            return _shown_to(caller, final)
 
         return AnswerStream(iter(stream), finish)
 
@@ -261,8 +272,12 @@ class Service:
         fid = None
         if fabrique:
             fid = resolve_fabrique(fabrique, known_fabriques(self._records(caller), caller.audience))
-        return draft_roadmap(self.retriever(caller), territory, fid, theme or None,
-                             list(sections) if sections else None, writer=llm_writer(self.settings))
+        roadmap = draft_roadmap(self.retriever(caller), territory, fid, theme or None,
+                                list(sections) if sections else None, writer=llm_writer(self.settings))
+        if _hide_paths(caller):
+            for src in roadmap.sources:
+                src.source = Path(src.source).name
+        return roadmap
 
     @staticmethod
     def draft_sections() -> dict[str, str]:
@@ -349,6 +364,18 @@ class Service:
     def feedback_csv(self, caller: Caller) -> bytes:
         require_write(caller, "exporter les avis")
         return self.feedback_store.csv_bytes()
+
+
+def _hide_paths(caller: Caller) -> bool:
+    """A public caller is shown file names, never where the files live on the server."""
+    return caller.audience == "public"
+
+
+def _shown_to(caller: Caller, answer: Answer) -> Answer:
+    if _hide_paths(caller):
+        for item in [*answer.citations, *answer.leads]:
+            item.source = Path(item.source).name
+    return answer
 
 
 def _check_question(text: str, limit: int) -> None:

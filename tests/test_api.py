@@ -563,7 +563,11 @@ def test_unknown_route_and_openapi_page_are_french(api):
     assert spec["components"]["schemas"]["AskRequest"]["properties"]["question"]["maxLength"] == MAX_QUESTION
     assert spec["paths"]["/api/ask"]["post"]["responses"]["422"]["description"].startswith("Corps de requête")
     assert "Successful Response" not in json.dumps(spec)
-    assert api.get("/docs").status_code == 200
+    page = api.get("/docs")
+    assert page.status_code == 200
+    # the page works without internet: Swagger UI's files come from this server, never a CDN
+    assert "cdn." not in page.text and "/docs-static/swagger-ui-bundle.js" in page.text
+    assert api.get("/docs-static/swagger-ui-bundle.js").status_code == 200
 
 
 # --------------------------------------------------------------------------- log and concurrency
@@ -613,3 +617,20 @@ def test_eight_clients_at_once(api):
         answers = {f.result() for f in futures}
     assert len(answers) == 1
     assert health_s < 5, f"/health a attendu {health_s:.1f} s pendant les réponses"
+
+
+def test_a_public_key_is_never_told_where_files_live_on_the_server(api):
+    """File names only: the server's folders are nobody's business outside the team."""
+    store = str(api.service.settings.store.parent)
+    found = api.post("/api/search", "public", json={"query": "navette solidaire de Colmar"}).json()
+    question = "Comment Colmar organise-t-elle la navette ?"
+    answer = api.post("/api/ask", "public", json={"question": question}).json()
+    docs = api.get("/api/documents", "public").json()
+    stats = api.get("/api/stats", "public").json()
+    shown = [p["source"] for p in found] + [c["source"] for c in answer["citations"]]
+    shown += [lead["source"] for lead in answer["leads"]] + [d["path"] for d in docs] + [stats["store"]]
+    assert found and docs and all("/" not in s for s in shown), shown
+    assert store not in json.dumps([found, answer, docs, stats], ensure_ascii=False)
+    # an internal key still gets the paths it needs to find the files
+    inside = api.post("/api/search", "interne", json={"query": "navette solidaire de Colmar"}).json()
+    assert all(p["source"].startswith("/") for p in inside)

@@ -181,9 +181,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         version=VERSION,
         description=_description(settings),
         openapi_tags=TAGS,
-        docs_url="/docs",
-        redoc_url="/redoc",
-        swagger_ui_parameters={"defaultModelsExpandDepth": 0},
+        docs_url=None,  # served below from local files: FastAPI's default page loads them from a CDN
+        redoc_url=None,
         responses={500: {"model": schemas.ErrorOut, "description": "Erreur interne du serveur."}},
     )
     app.state.settings = settings
@@ -195,4 +194,25 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(AccessLogMiddleware, settings=settings)
     app.openapi = lambda: _french_openapi(app, settings)  # type: ignore[method-assign]
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """The documentation page with Swagger UI's files from the `swagger-ui-bundle` package:
+    the machines this runs on often have no internet access, and a CDN page would be blank."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{TITLE} — documentation",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js", swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+            swagger_ui_parameters={"defaultModelsExpandDepth": 0},
+        )

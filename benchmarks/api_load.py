@@ -254,6 +254,7 @@ def main() -> int:
         phases.append(_run_phase("charge + indexation", server, reader, args.clients, args.seconds, questions,
                                  new, ingest_during))
         results["upload_during_load"] = uploads
+        results["new_document_quotes"] = len(phases[-1].cited_new)  # how often the check could fail
         results["quotes_not_in_indexed_text"] = _quotes_are_whole(phases[-1], new)
 
         killed = dict(_new_document(n, paragraphs=120) for n in range(4, 6))

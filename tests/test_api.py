@@ -27,11 +27,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_app import DOCS as APP_DOCS
+from test_app import FABRIQUE
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
-FABRIQUE = "senior-petite-ville"
 SECRET = "Kerguelen"  # only the interne note holds this word
 INTERNE_ID = "test-note-interne-lorient"
 QUESTION = "Comment la mobilité des aînés est-elle organisée à Lorient ?"
@@ -44,47 +45,8 @@ UPLOAD_MAX_FILES = 3
 UPLOAD_MAX_MB = 0.2
 
 
-def _doc(doc_id: str, title: str, doc_type: str, year: int, territories: list[str], body: str) -> str:
-    return (
-        f"---\ndoc_id: {doc_id}\ntitle: \"{title}\"\ndoc_type: {doc_type}\nfabrique: {FABRIQUE}\n"
-        f"year: {year}\nterritories: [{', '.join(territories)}]\nvisibility: public\n---\n"
-        f"# {title}\n\n{body}\n"
-    )
-
-
-DOCS = {
-    "cr-lorient.md": _doc(
-        "test-cr-lorient", "Compte rendu du séminaire local de Lorient", "seminaire_local", 2019, ["Lorient"],
-        "## Mobilité des aînés\n\n"
-        "À Lorient, la mobilité des aînés repose sur un transport à la demande qui conduit les "
-        "personnes âgées du domicile au marché et aux consultations médicales.\n\n"
-        "Les élus de Lorient ont choisi de former des chauffeurs bénévoles pour accompagner les "
-        "aînés qui ne conduisent plus.\n\n"
-        "## Logement\n\nLe centre ancien compte de nombreux logements vacants à adapter au vieillissement.",
-    ),
-    "cr-colmar.md": _doc(
-        "test-cr-colmar", "Compte rendu du séminaire local de Colmar", "seminaire_local", 2021, ["Colmar"],
-        "## Se déplacer sans voiture\n\n"
-        "À Colmar, la mobilité des aînés passe par une navette solidaire qui relie les quartiers "
-        "pavillonnaires au centre-ville deux fois par semaine.\n\n"
-        "Colmar a mis en place un covoiturage solidaire entre voisins pour les personnes âgées "
-        "isolées.\n\n"
-        "## Jardins\n\nLes jardins partagés du quartier accueillent des ateliers intergénérationnels.",
-    ),
-    "feuille-de-route-lorient.md": _doc(
-        "test-fdr-lorient", "Feuille de route de Lorient", "feuille_de_route", 2020, ["Lorient"],
-        "## Contexte et diagnostic\n\nLorient compte environ 57 000 habitants, dont un quart a plus de "
-        "65 ans.\n\n## Enjeux\n\nL'enjeu principal est de permettre aux aînés de rester mobiles sans "
-        "voiture.\n\n## Vision à long terme\n\nEn 2040, Lorient est une ville où l'on vieillit en "
-        "mouvement.\n\n## Axes stratégiques\n\n**Axe 1 — Se déplacer librement.** Offrir des solutions "
-        "de transport aux personnes qui ne conduisent plus.\n\n## Programme d'actions\n\n"
-        "- Créer un service de transport à la demande porté par le centre communal d'action sociale "
-        "en 2021.\n"
-        "- Former des chauffeurs bénévoles avec les associations de retraités.\n\n"
-        "## Gouvernance et pilotage\n\nUn comité de pilotage réunit les élus et les partenaires deux "
-        "fois par an.\n\n## Suivi et évaluation\n\nUn bilan annuel mesure le nombre de trajets réalisés.",
-    ),
-}
+# the app tests' public documents (same fabrique, same texts); the internal one is this file's own
+DOCS = {name: text for name, text in APP_DOCS.items() if "visibility: interne" not in text}
 INTERNE_NAME = "note-interne-lorient.txt"
 INTERNE_TEXT = (
     "Note interne sur la navette des aînés de Lorient.\n\n"

@@ -57,10 +57,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.set_postfix_str(Path(path).name[:40] if path else "terminé", refresh=False)
         bar.refresh()
 
+    def page_progress(done: int, total: int, path: str) -> None:
+        # OCR takes seconds a page: show it move inside the file, « scan.pdf · OCR p. 3/12 »
+        # (the page being read; `done` pages are finished)
+        bar.set_postfix_str(f"{Path(path).name[:40]} · OCR p. {min(done + 1, total)}/{total}", refresh=True)
+
     try:
         # whoever runs the CLI owns the files and the index: the operator, an admin
         report = service.ingest([Path(p) for p in args.paths], Caller("admin", "cli"), sync=args.sync,
-                                progress=progress)
+                                progress=progress, page_progress=page_progress)
     finally:
         bar.close()
     if args.json:
@@ -213,7 +218,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print("\nSources :")
         for c in result.citations:
             where = ", ".join(c.territories) or c.fabrique
-            print(f"  [{c.n}] {c.title} — p. {c.page} ({where}) — {c.source}")
+            ocr = " (texte reconnu par OCR)" if c.ocr else ""
+            print(f"  [{c.n}] {c.title} — p. {c.page}{ocr} ({where}) — {c.source}")
     for lead in result.leads:
         print(f"  piste : {lead.title} — p. {lead.page} : {lead.excerpt}")
     return EXIT_OK
@@ -421,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="indexer des fichiers ou dossiers")
-    p.add_argument("paths", nargs="+", help="fichiers ou dossiers (PDF, DOCX, HTML, MD, TXT)")
+    p.add_argument("paths", nargs="+", help="fichiers ou dossiers (PDF, DOCX, ODT, PPTX, ODP, HTML, MD, TXT)")
     _add_store(p)
     p.add_argument("--sync", action="store_true", help="retirer les documents dont le fichier a disparu")
     p.add_argument("--json", action="store_true", help="rapport JSON sur la sortie standard")

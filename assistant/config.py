@@ -32,6 +32,21 @@ class Settings(BaseSettings):
     )
     max_file_mb: float = Field(default=50.0, gt=0, description="Largest file ingest accepts.")
     max_pages: int = Field(default=2000, gt=0, description="Largest PDF page count ingest accepts.")
+    ocr: bool = Field(
+        default=True,
+        description="FP_OCR : lire par OCR (Tesseract, français) les pages de PDF scannés sans couche "
+        "texte ; false = refuser ces PDF comme avant.",
+    )
+    ocr_max_pages: int = Field(
+        default=50, gt=0,
+        description="FP_OCR_MAX_PAGES : pages à reconnaître par OCR au plus dans un fichier ; un PDF "
+        "entièrement scanné plus long est refusé (l'OCR prend quelques secondes par page).",
+    )
+    ocr_page_timeout: float = Field(
+        default=60.0, gt=0,
+        description="FP_OCR_PAGE_TIMEOUT : secondes d'OCR au plus pour une page ; au-delà, Tesseract "
+        "est arrêté et le PDF scanné refusé.",
+    )
     chunk_size: int = Field(default=1000, ge=200)
     chunk_overlap: int = Field(default=150, ge=0)
     lock_timeout: float = Field(default=10.0, ge=0, description="Seconds to wait for another ingest.")

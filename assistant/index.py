@@ -32,7 +32,9 @@ def make_ingestor(settings: Settings) -> Ingestor:
         settings.store,
         _open_store(settings),
         get_embeddings(settings.embeddings),
-        Limits(settings.max_bytes, settings.max_pages, settings.chunk_size, settings.chunk_overlap),
+        Limits(settings.max_bytes, settings.max_pages, settings.chunk_size, settings.chunk_overlap,
+               ocr=settings.ocr, ocr_max_pages=settings.ocr_max_pages,
+               ocr_page_timeout=settings.ocr_page_timeout),
         manifest_fallback=SAMPLE_MANIFEST,
         lock_timeout=settings.lock_timeout,
     )

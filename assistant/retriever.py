@@ -114,6 +114,7 @@ class Passage:
             "territories": list(m.get("territories") or []),
             "doc_type": m.get("doc_type", ""),
             "year": m.get("year"),
+            "ocr": bool(m.get("ocr", False)),  # text recognised from a scanned page
         }
 
 

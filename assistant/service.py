@@ -310,28 +310,37 @@ class Service:
 
         s = self.settings
         return Ingestor(s.store, self.store, self.embeddings,
-                        Limits(s.max_bytes, s.max_pages, s.chunk_size, s.chunk_overlap),
+                        Limits(s.max_bytes, s.max_pages, s.chunk_size, s.chunk_overlap, ocr=s.ocr,
+                               ocr_max_pages=s.ocr_max_pages, ocr_page_timeout=s.ocr_page_timeout),
                         manifest_fallback=SAMPLE_MANIFEST, lock_timeout=s.lock_timeout)
 
     def ingest(self, paths: Sequence[Path], caller: Caller, *, sync: bool = False,
-               progress: Progress | None = None) -> Any:
-        """Index files or folders (`IngestReport`); StoreError if another ingest holds the lock."""
+               progress: Progress | None = None, page_progress: Progress | None = None) -> Any:
+        """Index files or folders (`IngestReport`); StoreError if another ingest holds the lock.
+
+        `progress(done, total, file)` per file, `page_progress(page_done, page_total, file)`
+        per page of a scanned PDF read by OCR (seconds a page: worth showing).
+        """
         require_write(caller, "indexer des documents")
-        return self._ingestor().run([Path(p) for p in paths], sync=sync, progress=progress)
+        return self._ingestor().run([Path(p) for p in paths], sync=sync, progress=progress,
+                                    page_progress=page_progress)
 
     def upload(self, files: Sequence[tuple[str, bytes]], caller: Caller,
-               progress: Progress | None = None) -> Any:
+               progress: Progress | None = None, page_progress: Progress | None = None) -> Any:
         """Check, save and index uploaded files (`uploads.UploadResult`, one outcome per file)."""
         require_write(caller, "ajouter des documents")
         from assistant.uploads import handle_uploads
 
-        return handle_uploads(self.settings, files, progress=progress, ingestor=self._ingestor)
+        return handle_uploads(self.settings, files, progress=progress, ingestor=self._ingestor,
+                              page_progress=page_progress)
 
-    def reindex(self, caller: Caller, progress: Progress | None = None) -> Any:
+    def reindex(self, caller: Caller, progress: Progress | None = None,
+                page_progress: Progress | None = None) -> Any:
         require_write(caller, "réindexer le corpus")
         from assistant.uploads import reindex
 
-        return reindex(self.settings, progress=progress, ingestor=self._ingestor)
+        return reindex(self.settings, progress=progress, ingestor=self._ingestor,
+                       page_progress=page_progress)
 
     def delete(self, doc_id: str, caller: Caller) -> dict[str, Any] | None:
         """Remove a document from the index; an uploaded file is deleted with it (otherwise the

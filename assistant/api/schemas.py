@@ -169,6 +169,8 @@ class CitationOut(_Out):
     doc_id: str
     year: int | None = None
     section: str = ""
+    ocr: bool = Field(False, description="Page d'un PDF scanné dont le texte a été reconnu par OCR "
+                      "(un mot peut être mal lu : vérifier sur le fichier).")
 
 
 class LeadOut(_Out):

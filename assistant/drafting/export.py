@@ -41,11 +41,16 @@ def _where(s: SourceRef) -> str:
     return s.territories[0] if len(s.territories) == 1 else ""
 
 
+def _ocr(s: SourceRef) -> str:
+    """A scanned page read by OCR says so: its quoted words may be misread."""
+    return " (texte reconnu par OCR)" if s.ocr else ""
+
+
 def _source_line(s: SourceRef) -> str:
     """« [3] Titre, p. 2 — fichier — « extrait » » (the same in both formats)."""
     where = _where(s)
     meta = f" ({where})" if where else ""
-    return f"[{s.n}] {s.title}{meta}, p. {s.page} — {s.source} — « {s.excerpt} »"
+    return f"[{s.n}] {s.title}{meta}, p. {s.page}{_ocr(s)} — {s.source} — « {s.excerpt} »"
 
 
 def _md_cell(text: str) -> str:
@@ -153,7 +158,7 @@ def to_docx(roadmap: Roadmap, path: str | Path) -> Path:
                 p.add_run(f"[{s.n}] ").bold = True
                 p.add_run(s.title).italic = True
                 where = _where(s)
-                p.add_run(f"{f' ({where})' if where else ''}, p. {s.page} — {s.source}")
+                p.add_run(f"{f' ({where})' if where else ''}, p. {s.page}{_ocr(s)} — {s.source}")
                 p.add_run(f"\n« {s.excerpt} »").font.size = Pt(9)
             continue
         _add_section(doc, section)

@@ -52,6 +52,7 @@ class SourceView:
     year: int | None
     excerpt: str
     doc_id: str
+    ocr: bool = False  # the page was read by OCR (scanned PDF)
 
     @classmethod
     def of(cls, item: Any, n: int | None = None) -> SourceView:
@@ -65,6 +66,7 @@ class SourceView:
             year=getattr(item, "year", None),
             excerpt=str(getattr(item, "excerpt", "") or ""),
             doc_id=str(getattr(item, "doc_id", "") or ""),
+            ocr=bool(getattr(item, "ocr", False)),
         )
 
 
@@ -126,7 +128,7 @@ def render_source(ctx: AppContext, src: SourceView, question: str, key: str, pdf
             facts.append(f"Type : {doc_type_label(src.doc_type)}")
         if src.year:
             facts.append(f"Année : {src.year}")
-        facts.append(f"Page {src.page}")
+        facts.append(f"Page {src.page}" + (" (texte reconnu par OCR)" if src.ocr else ""))
         st.caption(" · ".join(facts))
         if src.excerpt:
             st.html(f'<blockquote class="fp-excerpt">{highlight(src.excerpt, question)}</blockquote>')

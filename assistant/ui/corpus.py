@@ -27,21 +27,31 @@ PUBLIC_ONLY_NOTE = (
 )
 
 
-def _progress_callback(bar: Any, verb: str) -> Any:
-    """Ingest progress → an st.progress bar with the current file's name."""
+def _progress_callbacks(bar: Any, verb: str) -> dict[str, Any]:
+    """Ingest progress → an st.progress bar with the current file's name, and the page being
+    read when a scanned PDF goes through OCR (seconds a page): `progress=`, `page_progress=`."""
     from pathlib import Path
 
+    state = {"done": 0, "total": 0}
+
     def progress(done: int, total: int, path: str) -> None:
+        state.update(done=done, total=total)
         frac = done / total if total else 1.0
         text = f"{verb} : {Path(path).name} ({done + 1}/{total})" if path else f"{verb} : terminé"
         bar.progress(min(max(frac, 0.0), 1.0), text=text)
 
-    return progress
+    def page_progress(page: int, pages: int, path: str) -> None:
+        done, total = state["done"], state["total"]
+        frac = (done + page / max(pages, 1)) / total if total else 1.0
+        text = f"{verb} : {Path(path).name} ({done + 1}/{total}) · OCR p. {min(page + 1, pages)}/{pages}"
+        bar.progress(min(max(frac, 0.0), 1.0), text=text)
+
+    return {"progress": progress, "page_progress": page_progress}
 
 
 def run_upload(ctx: AppContext, files: list[tuple[str, bytes]]) -> Any:
     bar = st.progress(0.0, text="Vérification des fichiers…")
-    result = ctx.service.upload(files, ctx.caller, progress=_progress_callback(bar, "Indexation"))
+    result = ctx.service.upload(files, ctx.caller, **_progress_callbacks(bar, "Indexation"))
     bar.empty()
     return result
 
@@ -123,8 +133,8 @@ def _upload_section(ctx: AppContext) -> None:
         return
     limit_mb = s.upload_max_bytes / 1_000_000
     st.caption(
-        f"PDF, DOCX, HTML, Markdown ou texte ; {s.upload_max_files} fichiers au plus par dépôt, "
-        f"{limit_mb:g} Mo au plus chacun. Le type est vérifié d'après le contenu du fichier. "
+        f"PDF, DOCX, ODT, PPTX, ODP, HTML, Markdown ou texte ; {s.upload_max_files} fichiers au plus "
+        f"par dépôt, {limit_mb:g} Mo au plus chacun. Le type est vérifié d'après le contenu du fichier. "
         f"Les fichiers sont conservés dans `{s.uploads_dir}` et indexés comme le reste du corpus."
     )
     nonce = st.session_state.setdefault("upload_nonce", 0)
@@ -158,7 +168,7 @@ def _reindex_section(ctx: AppContext) -> None:
     if st.button("Réindexer le corpus", icon=":material/sync:", key="reindex"):
         bar = st.progress(0.0, text="Recherche des fichiers…")
         try:
-            report = ctx.service.reindex(ctx.caller, progress=_progress_callback(bar, "Réindexation"))
+            report = ctx.service.reindex(ctx.caller, **_progress_callbacks(bar, "Réindexation"))
         except StoreError as exc:
             bar.empty()
             st.session_state["reindex_result"] = {"error": str(exc)}

@@ -3,7 +3,7 @@
 Why generated and not committed: binaries in the repository cannot be reviewed, and each
 case here is a few lines that say exactly what is wrong with the file (truncated, encrypted,
 a zip bomb, a name made to look like a path...). Everything is produced with fpdf2, pypdf,
-python-docx, Pillow, zipfile or plain bytes, deterministically.
+python-docx, python-pptx, odfpy, Pillow, zipfile or plain bytes, deterministically.
 
 `generate(folder)` returns the `Case` list; `tests/test_bad_inputs.py` ingests the folder in
 one batch and checks every case; `readme_table(cases)` renders the README table. The limits
@@ -26,12 +26,14 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-# Limits the expectations are written for, as the settings FP_MAX_PAGES / FP_MAX_FILE_MB
-# (the test turns them into `Limits` through `Settings`, exactly as the CLI does).
+# Limits the expectations are written for, as the settings FP_MAX_PAGES / FP_MAX_FILE_MB /
+# FP_OCR_MAX_PAGES (the test turns them into `Limits` through `Settings`, as the CLI does).
 MAX_PAGES = 5
 MAX_FILE_MB = 0.25
-LIMITS = {"max_pages": MAX_PAGES, "max_file_mb": MAX_FILE_MB}
+OCR_MAX_PAGES = 2  # below MAX_PAGES, so that a short scan is enough to pass it
+LIMITS = {"max_pages": MAX_PAGES, "max_file_mb": MAX_FILE_MB, "ocr_max_pages": OCR_MAX_PAGES}
 
 # Text that exists only outside the ingested folder: it must never reach the index, whether
 # through a symbolic link or an XML external entity.
@@ -109,6 +111,56 @@ def _blank_pdf(pages: int) -> bytes:
     return out.getvalue()
 
 
+def _image_pdf(images: list[Any]) -> bytes:
+    """One A4 page per Pillow image, drawn across the page: a scan without any text layer."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_creation_date(datetime(2020, 1, 1))
+    for img in images:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        pdf.add_page()
+        pdf.image(buf, x=10, y=10, w=190)
+    return bytes(pdf.output())
+
+
+def _scanned_text_pdf(text: str) -> bytes:
+    """A scan of a typed page (DejaVu Sans, 1 bit at 150 dpi: a few kB, like a fax-grade scan)."""
+    import textwrap
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("L", (1240, 1754), 255)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 32)
+    for i, line in enumerate(textwrap.wrap(text, 60)):
+        draw.text((100, 150 + 50 * i), line, font=font, fill=0)
+    return _image_pdf([img.convert("1")])
+
+
+def _noise_pdf() -> bytes:
+    """A page of random grey pixels: Tesseract "reads" dozens of words in it, all unsure."""
+    from PIL import Image
+
+    return _image_pdf([Image.frombytes("L", (200, 280), random.Random(7).randbytes(200 * 280))])
+
+
+def _tiny_scan(pages: int) -> bytes:
+    """`pages` pages of a small grey image: a long scan that costs nothing to write or to refuse."""
+    from PIL import Image
+
+    return _image_pdf([Image.new("L", (16, 16), 200) for _ in range(pages)])
+
+
+def _ocr_available() -> bool:
+    """Whether this machine can read scans (Tesseract and its French model): the OCR cases
+    expect their reading, or else the refusal that says what to install."""
+    from ingest.ocr import tesseract_available
+
+    return tesseract_available()
+
+
 def _scanned_pdf() -> bytes:
     """A page that is only a raster image, like a scan without OCR."""
     from fpdf import FPDF
@@ -172,6 +224,46 @@ def _zip_bomb(size: int = 24 * 1024 * 1024) -> bytes:
             for _ in range(size >> 20):
                 fh.write(block)
     return out.getvalue()
+
+
+def _pptx(slides: list[str]) -> bytes:
+    """A PowerPoint deck (python-pptx), one title-and-content slide per string."""
+    from pptx import Presentation
+
+    prs = Presentation()
+    for i, body in enumerate(slides, start=1):
+        slide = prs.slides.add_slide(prs.slide_layouts[1])
+        slide.shapes.title.text = f"Diapositive {i}"
+        slide.placeholders[1].text = body
+    prs.core_properties.created = datetime(2020, 1, 1)
+    buf = io.BytesIO()
+    prs.save(buf)
+    return buf.getvalue()
+
+
+def _odt(paragraphs: list[str]) -> bytes:
+    """An OpenDocument text (odfpy); no paragraph gives a document with an empty body."""
+    from odf.opendocument import OpenDocumentText
+    from odf.text import P
+
+    doc = OpenDocumentText()
+    for text in paragraphs or [""]:
+        doc.text.addElement(P(text=text) if text else P())
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+_ODF_ENCRYPTED_MANIFEST = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+    b'<manifest:file-entry manifest:full-path="/" '
+    b'manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+    b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+    b'<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="AAAA">'
+    b'<manifest:algorithm manifest:algorithm-name="Blowfish CFB" manifest:initialisation-vector="AAAA"/>'
+    b"</manifest:encryption-data></manifest:file-entry></manifest:manifest>"
+)
 
 
 _W_NS = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
@@ -259,8 +351,28 @@ def generate(folder: str | Path) -> list[Case]:
         _encrypted(_pdf(["À Paimpol, le marché de producteurs déménage sur le quai."]), ""))
     add(Case("pdf-zero-page.pdf", "PDF sans aucune page", "error", "PDF vide"), _blank_pdf(0))
     add(Case("pdf-page-blanche.pdf", "PDF d'une page blanche", "error", "pages blanches"), _blank_pdf(1))
-    add(Case("pdf-scanne.pdf", "PDF scanné (image seule, sans couche texte)", "error", "PDF scanné"),
+    # scans: read by OCR when Tesseract is installed, else refused with the packages to install
+    ocr = _ocr_available()
+    no_ocr = "installez tesseract-ocr et tesseract-ocr-fra"
+    add(Case("pdf-scanne.pdf", "PDF scanné (image seule, sans couche texte) : des barres grises, aucun texte",
+             "error", "aucun texte reconnu" if ocr else no_ocr),
         _scanned_pdf())
+    add(Case("pdf-scanne-lisible.pdf", "PDF scanné lisible (image d'une page dactylographiée)",
+             "ingested" if ocr else "error", "" if ocr else no_ocr, text="navette solidaire" if ocr else "",
+             note="lu par OCR ; ses citations disent « texte reconnu par OCR »" if ocr else ""),
+        _scanned_text_pdf("Compte rendu du séminaire local de Carhaix : les élus veulent une navette "
+                          "solidaire pour les aînés des hameaux, deux fois par semaine."))
+    add(Case("pdf-scanne-bruit.pdf", "PDF scanné de bruit pur (pixels gris aléatoires)", "error",
+             "aucun texte reconnu" if ocr else no_ocr,
+             note="les « mots » que Tesseract croit y lire sont trop incertains : rien n'est indexé"
+             if ocr else ""),
+        _noise_pdf())
+    add(Case("pdf-scanne-trop-long.pdf",
+             f"PDF scanné de {OCR_MAX_PAGES + 2} pages (limite de l'OCR {OCR_MAX_PAGES} pages)", "error",
+             f"PDF scanné trop long pour l'OCR : {OCR_MAX_PAGES + 2} pages à reconnaître, "
+             f"limite {OCR_MAX_PAGES}" if ocr else no_ocr,
+             note="refusé avant toute reconnaissance" if ocr else ""),
+        _tiny_scan(OCR_MAX_PAGES + 2))
     add(Case("pdf-trop-de-pages.pdf", f"PDF de {MAX_PAGES + 1} pages (limite {MAX_PAGES})", "error",
              f"PDF trop long : {MAX_PAGES + 1} pages, limite {MAX_PAGES} pages"),
         _pdf([f"Page {i} du long rapport." for i in range(1, MAX_PAGES + 2)]))
@@ -300,6 +412,28 @@ def generate(folder: str | Path) -> list[Case]:
                       for p, c in zip("abcdefgh", "bcdefghi", strict=True))
             + "]>",
             "La note de Fougères sur la mobilité. &i;")}))
+
+    # ---------------------------------------------------------------- ODT, ODP, PPTX
+    good_odt = _odt(["Le conseil de Tréguier ouvre une maison des associations dans l'ancien presbytère."])
+    add(Case("odt-tronque.odt", "ODT tronqué (moitié de l'archive)", "error", "ODT illisible ou corrompu"),
+        good_odt[: len(good_odt) // 2])
+    add(Case("odt-sans-texte.odt", "ODT valide sans aucun texte", "error", "aucun texte"), _odt([]))
+    add(Case("odt-mot-de-passe.odt", "ODT enregistré avec un mot de passe (LibreOffice)", "error",
+             "protégé par mot de passe"),
+        _rezip(good_odt, {"META-INF/manifest.xml": _ODF_ENCRYPTED_MANIFEST,
+                          "content.xml": _garbage(2048, 5)}))
+    good_pptx = _pptx(["À Guerlédan, le lac vidé attire des visiteurs ; la commune balise un sentier."])
+    with zipfile.ZipFile(io.BytesIO(good_pptx)) as zf:
+        presentation_xml, slide_xml = zf.read("ppt/presentation.xml"), zf.read("ppt/slides/slide1.xml")
+    add(Case("pptx-presentation-coupee.pptx", "PPTX dont ppt/presentation.xml est coupé", "error",
+             "PPTX illisible ou corrompu"),
+        _rezip(good_pptx, {"ppt/presentation.xml": presentation_xml[: len(presentation_xml) // 2]}))
+    add(Case("bombe-zip.pptx", "PPTX « bombe ZIP » (une diapositive de 24 Mo, ~50 ko sur disque)", "error",
+             "archive suspecte (bombe ZIP ?)", note="refusé avant toute décompression"),
+        _rezip(good_pptx, {"ppt/slides/slide1.xml": slide_xml + b" " * (24 << 20)}))
+    add(Case("pptx-deguise.odt", "PPTX renommé en .odt", "ingested", text="Guerlédan",
+             note="lu selon son contenu réel (PPTX), diapositive 1 = page 1"),
+        good_pptx)
 
     # ---------------------------------------------------------------- HTML
     scripts = "".join(
@@ -345,8 +479,11 @@ def generate(folder: str | Path) -> list[Case]:
         "# Gros\n\n" + "Un texte beaucoup trop long pour la limite. " * 7200)
     add(Case("tableur.xlsx", "classeur Excel (.xlsx)", "error", "format non pris en charge (.xlsx"),
         _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}))
-    add(Case("diaporama.pptx", "présentation PowerPoint (.pptx)", "error",
-             "format non pris en charge (.pptx"),
+    add(Case("tableur.ods", "classeur OpenDocument (.ods)", "error",
+             "format non pris en charge (.ods : classeur OpenDocument"),
+        _zip({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<x/>"}))
+    add(Case("diaporama.pptx", "faux PPTX : ppt/presentation.xml seul, sans le reste du paquet", "error",
+             "PPTX illisible ou corrompu"),
         _zip({"[Content_Types].xml": b"<Types/>", "ppt/presentation.xml": b"<presentation/>"}))
     add(Case("programme.exe", "exécutable Windows (.exe)", "error", "format non pris en charge (.exe)"),
         b"MZ\x90\x00" + _garbage(2048, 3))

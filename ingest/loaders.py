@@ -54,6 +54,7 @@ from ingest.ocr import (
     ocr_pdf_pages,
     tesseract_available,
 )
+from ingest.properties import JUNK_TITLE_RE, split_keywords
 
 log = logging.getLogger(__name__)
 
@@ -503,9 +504,6 @@ def _pdf_corrupt(path: Path, exc: Exception, truncated: bool) -> IngestError:
     return IngestError(path, f"PDF illisible ou corrompu ({detail})", "corrupt")
 
 
-_JUNK_TITLE_RE = re.compile(
-    r"^(?:microsoft (?:word|powerpoint) - |untitled|sans titre)|\.(?:docx?|pptx?|indd|pdf)$", re.I
-)
 
 
 # PDF info entries that describe the producing software, not the document
@@ -528,12 +526,12 @@ def _pdf_meta(reader: Any) -> dict[str, Any]:
     try:
         info = reader.metadata or {}
         title = str(info.get("/Title") or "").strip()
-        if title and not _JUNK_TITLE_RE.search(title):
+        if title and not JUNK_TITLE_RE.search(title):
             meta["title"] = title
         subject = str(info.get("/Subject") or "").strip()
         if subject:
             meta["subject"] = subject
-        keywords = _split_keywords(str(info.get("/Keywords") or ""))
+        keywords = split_keywords(str(info.get("/Keywords") or ""))
         if keywords:
             meta["keywords"] = keywords
         author = " ".join(str(info.get("/Author") or "").split())
@@ -609,7 +607,7 @@ def _xmp_meta(reader: Any) -> dict[str, Any]:
                     if m:
                         meta.setdefault(name, int(m.group(1)))
                     continue
-                if name == "dc:title" and isinstance(value, str) and _JUNK_TITLE_RE.search(value):
+                if name == "dc:title" and isinstance(value, str) and JUNK_TITLE_RE.search(value):
                     continue
                 if value and name:
                     meta.setdefault(name, value)
@@ -647,19 +645,6 @@ def _xmp_value(node: Any) -> str | list[str]:
     return clip(text_of(node))
 
 
-def _split_keywords(raw: str) -> list[str]:
-    """Keywords split on ; , and new lines, except inside `key=value` or `key: value` items.
-
-    « fabrique=x; territoires=Arras, Lens » must reach `ingest.declared` with Lens still
-    attached to its key; a segment holding = or : is therefore kept whole.
-    """
-    out: list[str] = []
-    for segment in re.split(r"[;\n]", raw):
-        if "=" in segment or ":" in segment:
-            out.append(" ".join(segment.split()))
-        else:
-            out.extend(k.strip() for k in segment.split(","))
-    return [k for k in out if k]
 
 
 # --------------------------------------------------------------------------- PDF geometry
@@ -1325,7 +1310,7 @@ def _docx_meta(document: Any) -> dict[str, Any]:
             if value is not None:
                 meta[name] = value.year
         elif name == "keywords":
-            keywords = _split_keywords(value or "")
+            keywords = split_keywords(value or "")
             if keywords:
                 meta[name] = keywords
         elif (value or "").strip() and value.strip().lower() not in _DOCX_BOILERPLATE:
@@ -1473,7 +1458,7 @@ def _html_meta(root: Any) -> dict[str, Any]:
     )
     if description:
         meta["description"] = description
-    keywords = _split_keywords(values.get("keywords", ""))
+    keywords = split_keywords(values.get("keywords", ""))
     if keywords:
         meta["keywords"] = keywords
     lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")

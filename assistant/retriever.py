@@ -21,6 +21,7 @@ baseline the evaluation compares against.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -363,6 +364,34 @@ class Retriever:
             self._resolved = {}
         return self._territories[1]
 
+    def filter_share(self, filters: Filters | None) -> float | None:
+        """The share of the collection's passages a filter (with this audience's rule) keeps,
+        estimated from the registry.
+
+        It lets `Store.search_filtered` post-filter an unfiltered search when the filter is
+        broad (cheap) instead of letting Chroma scan metadata first (slow at scale). Only an
+        estimate: a wrong one costs time, never results (the store falls back to its own
+        filter). Passage counts per distinct label set are kept per registry state, shared by
+        the retrievers of a process (the service builds one per request).
+        """
+        where = self.where(filters)
+        if where is None:
+            return None
+        f = filters or Filters()
+        names = set(self.resolve_territory(f.territory)) if f.territory else None
+        total = kept = 0
+        for (fab, kind, year, vis, terrs), chunks in _label_counts(self.registry).items():
+            total += chunks  # the unfiltered search runs over the whole collection
+            if ((self.audience == "public" and vis != "public")
+                    or (f.fabrique and fab != f.fabrique) or (f.doc_type and kind != f.doc_type)
+                    or (f.exclude_fabrique and fab == f.exclude_fabrique)
+                    or (f.year_from is not None and (year is None or year < f.year_from))
+                    or (f.year_to is not None and (year is None or year > f.year_to))
+                    or (names is not None and not names & set(terrs))):
+                continue
+            kept += chunks
+        return kept / total if total else None
+
     def _data_version(self) -> int:
         """SQLite's counter of commits by other connections (another process's ingest)."""
         return int(self.registry.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -448,7 +477,8 @@ class Retriever:
     def dense(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
         """Dense only (the baseline): nearest e5 passages, no fusion, no diversity cap."""
         vector = self.embeddings.embed_query(query)
-        hits = self.live(self.store.search(vector, k * 2 + 5, self.where(filters)))[:k]
+        hits = self.live(self.store.search_filtered(vector, k * 2 + 5, self.where(filters),
+                                                    self.filter_share(filters)))[:k]
         return [Passage(i + 1, h.chunk_id, h.text, h.score, h.meta) for i, h in enumerate(hits)]
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None, *,
@@ -461,7 +491,8 @@ class Retriever:
         fusion = fusion or self.fusion
         pool = max(4 * k, 40)
         vector = self.embeddings.embed_query(query)
-        dense_hits = self.live(self.store.search(vector, pool, self.where(filters)))
+        dense_hits = self.live(self.store.search_filtered(vector, pool, self.where(filters),
+                                                          self.filter_share(filters)))
         lexical_hits: list[LexicalHit] = self.lexical.search(
             query, pool, **self.lexical_filters(filters)
         )
@@ -529,6 +560,36 @@ class Retriever:
         for p, s in zip(head, scores, strict=True):
             p.rerank = float(s)
         return sorted(head, key=lambda p: -(p.rerank or 0.0)) + tail
+
+
+_LABELS: dict[str, tuple[tuple[Any, ...], dict[tuple[Any, ...], int]]] = {}
+_LABELS_LOCK = threading.Lock()
+
+
+def _label_counts(registry: Registry) -> dict[tuple[Any, ...], int]:
+    """Live passages per (fabrique, type, year, visibility, territories), per registry state."""
+    conn = registry.conn
+    path = str(conn.execute("PRAGMA database_list").fetchone()[2])
+    state = tuple(conn.execute(
+        "SELECT count(*), max(ingested_at), total(chunks) FROM documents WHERE status != 'failed'"
+    ).fetchone())
+    with _LABELS_LOCK:
+        cached = _LABELS.get(path)
+        if cached and cached[0] == state:
+            return cached[1]
+    counts: dict[tuple[Any, ...], int] = {}
+    for rec in registry.all():
+        if rec.status == "failed":
+            continue
+        m = rec.meta
+        year = m.get("year") if isinstance(m.get("year"), int) else None
+        key = (str(m.get("fabrique") or ""), str(m.get("doc_type") or ""), year,
+               str(m.get("visibility") or "public"),
+               tuple(sorted(str(t) for t in m.get("territories") or [])))
+        counts[key] = counts.get(key, 0) + int(rec.chunks or 0)
+    with _LABELS_LOCK:
+        _LABELS[path] = (state, counts)
+    return counts
 
 
 def answer_context(retriever: Retriever, question: str, filters: Filters | None, settings: Any,

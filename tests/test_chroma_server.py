@@ -294,3 +294,53 @@ def test_unreachable_server_is_a_clear_error(tmp_path, monkeypatch, capsys):
         assert "Serveur Chroma injoignable" in captured.err and "chroma run" in captured.err
         assert "Traceback" not in captured.err and captured.out == ""
     assert not (store / "index.sqlite3").exists(), "nothing is registered when the store is down"
+
+
+# --------------------------------------------------------------------------- filtered search
+
+
+def test_filtered_search_is_exact_whichever_route_it_takes(tmp_path, chroma_url):
+    """`Store.search_filtered` post-filters an unfiltered search for broad filters and lets
+    Chroma filter first for narrow ones. On a real server, whatever the route and even with a
+    wrong estimate of the filter's share: no passage outside the filter, never fewer than
+    exist within it (up to k), and the same nearest passages as an exact search."""
+    import numpy as np
+
+    from ingest.store import open_store
+
+    rng = np.random.default_rng(7)
+    n, dim = 3000, 16
+    vectors = rng.normal(size=(n, dim))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    fabriques = rng.choice(["large", "moyenne", "petite", "rare"], size=n, p=[0.6, 0.25, 0.12, 0.03])
+    metas = [{"doc_id": f"d{i // 10}", "content_hash": "h", "fabrique": str(fabriques[i]),
+              "visibility": "interne" if i % 5 == 0 else "public", "year": 2018 + i % 6,
+              "territories": [["Lorient"], ["Colmar", "Lorient"], ["Nîmes"]][i % 3]} for i in range(n)]
+    store = open_store(tmp_path / "index", "filtres", "aleatoire-16", dim, chroma_url)
+    ids = [f"c{i}" for i in range(n)]
+    for start in range(0, n, 500):
+        store.collection.add(ids=ids[start:start + 500], embeddings=vectors[start:start + 500].tolist(),
+                             metadatas=metas[start:start + 500], documents=[f"passage {i}" for i in
+                                                                          range(start, min(n, start + 500))])
+    filters = [
+        {"fabrique": "large"},
+        {"$and": [{"visibility": "public"}, {"fabrique": "moyenne"}]},
+        {"$and": [{"fabrique": "large"}, {"year": {"$gte": 2020}}, {"year": {"$lte": 2021}}]},
+        {"$and": [{"visibility": "public"}, {"territories": {"$contains": "Colmar"}}]},
+        {"$and": [{"fabrique": "rare"}, {"year": {"$gte": 2023}}]},
+        {"fabrique": "inexistante"},
+    ]
+    for where in filters:
+        inside = set(store.collection.get(where=where, include=[])["ids"])  # Chroma's own reading
+        true_share = len(inside) / n
+        for k in (10, 40):
+            query = rng.normal(size=dim)
+            query /= np.linalg.norm(query)
+            exact = sorted(inside, key=lambda cid: -float(vectors[int(cid[1:])] @ query))[:k]
+            for share in (true_share, 0.9, None):  # right estimate, far too broad, unknown
+                got = [h.chunk_id for h in store.search_filtered(query.tolist(), k, where, share)]
+                assert set(got) <= inside, (where, share)
+                assert len(got) == min(k, len(inside)), (where, share, len(got))
+                if exact:
+                    overlap = len(set(got) & set(exact)) / len(exact)
+                    assert overlap >= 0.9, (where, share, overlap)

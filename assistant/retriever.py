@@ -392,6 +392,13 @@ class Retriever:
             kept += chunks
         return kept / total if total else None
 
+    def _dense(self, vector: list[float], k: int, filters: Filters | None) -> list[Hit]:
+        """Nearest passages within the filters (and the audience rule), by the route the
+        store finds cheaper for this filter's share of the collection."""
+        lexical = self.lexical_filters(filters)
+        return self.store.search_filtered(vector, k, self.where(filters), self.filter_share(filters),
+                                          passing=lambda ids: self.lexical.passing(ids, **lexical))
+
     def _data_version(self) -> int:
         """SQLite's counter of commits by other connections (another process's ingest)."""
         return int(self.registry.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -477,8 +484,7 @@ class Retriever:
     def dense(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
         """Dense only (the baseline): nearest e5 passages, no fusion, no diversity cap."""
         vector = self.embeddings.embed_query(query)
-        hits = self.live(self.store.search_filtered(vector, k * 2 + 5, self.where(filters),
-                                                    self.filter_share(filters)))[:k]
+        hits = self.live(self._dense(vector, k * 2 + 5, filters))[:k]
         return [Passage(i + 1, h.chunk_id, h.text, h.score, h.meta) for i, h in enumerate(hits)]
 
     def search(self, query: str, k: int = 10, filters: Filters | None = None, *,
@@ -491,8 +497,7 @@ class Retriever:
         fusion = fusion or self.fusion
         pool = max(4 * k, 40)
         vector = self.embeddings.embed_query(query)
-        dense_hits = self.live(self.store.search_filtered(vector, pool, self.where(filters),
-                                                          self.filter_share(filters)))
+        dense_hits = self.live(self._dense(vector, pool, filters))
         lexical_hits: list[LexicalHit] = self.lexical.search(
             query, pool, **self.lexical_filters(filters)
         )

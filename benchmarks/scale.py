@@ -430,9 +430,25 @@ def work_store(size: int, index: Path, url: str | None, n_queries: int, limit_s:
     hybrid = timed(lambda q: retriever.search(q, k=10), queries)
     public = Retriever(store, Registry(connect(index)), fake, "public", reranker="", per_doc=2)
     fabs = {q: FABRIQUES[i % len(FABRIQUES)] for i, q in enumerate(queries)}
-    filtered = timed(lambda q: public.search(q, k=10, filters=Filters(fabrique=fabs[q])),
-                     queries[: max(n_queries // 2, 10)])
+    half = queries[: max(n_queries // 2, 10)]
+    filtered = timed(lambda q: public.search(q, k=10, filters=Filters(fabrique=fabs[q])), half)
+    years = timed(lambda q: public.search(q, k=10, filters=Filters(year_from=2019, year_to=2020)), half)
+    place = timed(lambda q: public.search(q, k=10, filters=Filters(territory=TERRITORIES[0])), half)
+    import ingest.store as store_module
+
+    broad = store_module.BROAD_SHARE
+    store_module.BROAD_SHARE = 2.0  # every filter goes to Chroma first: the route before #17
+    try:
+        chroma_first = timed(lambda q: public.search(q, k=10, filters=Filters(fabrique=fabs[q])), half)
+    finally:
+        store_module.BROAD_SHARE = broad
     return {
+        "hybrid_filtered_years_p50_ms": years["p50"],
+        "hybrid_filtered_years_p95_ms": years["p95"],
+        "hybrid_filtered_territory_p50_ms": place["p50"],
+        "hybrid_filtered_territory_p95_ms": place["p95"],
+        "hybrid_filtered_chroma_first_p50_ms": chroma_first["p50"],
+        "hybrid_filtered_chroma_first_p95_ms": chroma_first["p95"],
         "store_insert_per_s": round(size / write, 1),
         "store_insert_s": round(write, 1),
         "store_batch": store.batch,

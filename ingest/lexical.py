@@ -172,6 +172,31 @@ CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocab USING fts5vocab(lexical_fts, 'r
 """
 
 
+def _filter_sql(fabrique: str | None, territories: list[str] | None, year_from: int | None,
+                year_to: int | None, doc_type: str | None, visibility: str | None,
+                exclude_fabrique: str | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions on `lexical_chunks c` for the retriever's filters, and their arguments."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in (("fabrique", fabrique), ("doc_type", doc_type), ("visibility", visibility)):
+        if value:
+            clauses.append(f"c.{column} = ?")
+            args.append(value)
+    if exclude_fabrique:
+        clauses.append("c.fabrique != ?")
+        args.append(exclude_fabrique)
+    if year_from is not None:
+        clauses.append("c.year >= ?")
+        args.append(int(year_from))
+    if year_to is not None:
+        clauses.append("c.year <= ?")
+        args.append(int(year_to))
+    if territories:
+        clauses.append("(" + " OR ".join("instr(c.territories, ?) > 0" for _ in territories) + ")")
+        args.extend(f"|{t}|" for t in territories)
+    return clauses, args
+
+
 class Lexical:
     """BM25 over analysed French passages, on the registry's SQLite connection.
 
@@ -325,6 +350,26 @@ class Lexical:
             budget -= df
         return kept
 
+    def passing(self, chunk_ids: list[str], *, fabrique: str | None = None,
+                territories: list[str] | None = None, year_from: int | None = None,
+                year_to: int | None = None, doc_type: str | None = None, visibility: str | None = None,
+                exclude_fabrique: str | None = None) -> set[str]:
+        """Which of these passages pass the filters, by the labels kept here beside each one.
+
+        Lets a dense search over-fetched without a filter be filtered locally: asking Chroma
+        for the labels of a thousand results costs more than the search itself.
+        """
+        where, fargs = _filter_sql(fabrique, territories, year_from, year_to, doc_type, visibility,
+                                   exclude_fabrique)
+        out: set[str] = set()
+        for start in range(0, len(chunk_ids), 500):
+            part = chunk_ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            sql = (f"SELECT c.chunk_id FROM lexical_chunks c WHERE c.chunk_id IN ({marks})"
+                   + "".join(f" AND {w}" for w in where))
+            out.update(row[0] for row in self.conn.execute(sql, [*part, *fargs]))
+        return out
+
     def search(
         self,
         query: str,
@@ -343,24 +388,10 @@ class Lexical:
         if not terms or k <= 0:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)  # terms are [a-z0-9]+: quoting is safe
-        clauses = ["lexical_fts MATCH ?"]
-        args: list[Any] = [match]
-        for column, value in (("fabrique", fabrique), ("doc_type", doc_type), ("visibility", visibility)):
-            if value:
-                clauses.append(f"c.{column} = ?")
-                args.append(value)
-        if exclude_fabrique:
-            clauses.append("c.fabrique != ?")
-            args.append(exclude_fabrique)
-        if year_from is not None:
-            clauses.append("c.year >= ?")
-            args.append(int(year_from))
-        if year_to is not None:
-            clauses.append("c.year <= ?")
-            args.append(int(year_to))
-        if territories:
-            clauses.append("(" + " OR ".join("instr(c.territories, ?) > 0" for _ in territories) + ")")
-            args.extend(f"|{t}|" for t in territories)
+        where, fargs = _filter_sql(fabrique, territories, year_from, year_to, doc_type, visibility,
+                                   exclude_fabrique)
+        clauses = ["lexical_fts MATCH ?", *where]
+        args: list[Any] = [match, *fargs]
         rank = f"bm25(lexical_fts, 1.0, {HEAD_WEIGHT})"
         sql = (
             f"SELECT c.chunk_id, c.doc_id, c.page, {rank} AS r"

@@ -330,15 +330,27 @@ def test_filtered_search_is_exact_whichever_route_it_takes(tmp_path, chroma_url)
         {"$and": [{"fabrique": "rare"}, {"year": {"$gte": 2023}}]},
         {"fabrique": "inexistante"},
     ]
+    from ingest.store import matches
+
     for where in filters:
         inside = set(store.collection.get(where=where, include=[])["ids"])  # Chroma's own reading
+        assert inside == {ids[i] for i in range(n) if matches(metas[i], where)}  # same reading here
         true_share = len(inside) / n
+
+        def passing(found: list[str], where=where) -> set[str]:  # the local copy of the labels
+            return {cid for cid in found if matches(metas[int(cid[1:])], where)}
+
+        def lying(found: list[str]) -> set[str]:  # stale labels: everything seems to pass
+            return set(found)
+
         for k in (10, 40):
             query = rng.normal(size=dim)
             query /= np.linalg.norm(query)
             exact = sorted(inside, key=lambda cid: -float(vectors[int(cid[1:])] @ query))[:k]
-            for share in (true_share, 0.9, None):  # right estimate, far too broad, unknown
-                got = [h.chunk_id for h in store.search_filtered(query.tolist(), k, where, share)]
+            routes = [(true_share, passing), (0.9, passing), (None, passing), (true_share, None),
+                      (0.9, lying)]  # right or far too broad estimate, unknown, no labels, stale labels
+            for share, labels in routes:
+                got = [h.chunk_id for h in store.search_filtered(query.tolist(), k, where, share, labels)]
                 assert set(got) <= inside, (where, share)
                 assert len(got) == min(k, len(inside)), (where, share, len(got))
                 if exact:

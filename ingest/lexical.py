@@ -384,14 +384,44 @@ class Lexical:
         exclude_fabrique: str | None = None,
     ) -> list[LexicalHit]:
         """Best `k` live passages by BM25 for any of the query's terms, filters applied in SQL."""
-        terms = self.plan(list(dict.fromkeys(analyse(query)))[:_MAX_QUERY_TERMS])
-        if not terms or k <= 0:
+        if k <= 0:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)  # terms are [a-z0-9]+: quoting is safe
+        asked = list(dict.fromkeys(analyse(query)))[:_MAX_QUERY_TERMS]
         where, fargs = _filter_sql(fabrique, territories, year_from, year_to, doc_type, visibility,
                                    exclude_fabrique)
+        terms = self.plan(asked)
+        if terms:
+            match = " OR ".join(f'"{t}"' for t in terms)  # terms are [a-z0-9]+: quoting is safe
+            return self._ranked(match, where, fargs, k)
+        # Only common words: passages holding all of the rarest ones, at most `max_postings`
+        # of them scored (a bounded sample, not the whole collection), fewer words if none.
+        common = self.rarest(asked)
+        for n in range(min(3, len(common)), 0, -1):
+            match = " AND ".join(f'"{t}"' for t in common[:n])
+            found = self._ranked(match, where, fargs, k, bound=self.max_postings)
+            if found:
+                return found
+        return []
+
+    def rarest(self, terms: list[str]) -> list[str]:
+        """The query's indexed terms, rarest first (for the common-words fallback)."""
+        dfs = []
+        for term in terms:
+            row = self.conn.execute("SELECT doc FROM lexical_vocab WHERE term = ?", (term,)).fetchone()
+            if row and int(row[0]) > 0:
+                dfs.append((int(row[0]), term))
+        return [t for _, t in sorted(dfs)]
+
+    def _ranked(self, match: str, where: list[str], fargs: list[Any], k: int,
+                bound: int | None = None) -> list[LexicalHit]:
+        """Best `k` live passages by BM25 for an FTS5 query; with `bound`, only among the
+        first `bound` passages that match it (a common query cannot score a million)."""
         clauses = ["lexical_fts MATCH ?", *where]
         args: list[Any] = [match, *fargs]
+        if bound is not None:
+            clauses.append("lexical_fts.rowid IN (SELECT rowid FROM lexical_fts WHERE lexical_fts MATCH ?"
+                           " LIMIT ?)")
+            args += [match, int(bound)]
         rank = f"bm25(lexical_fts, 1.0, {HEAD_WEIGHT})"
         sql = (
             f"SELECT c.chunk_id, c.doc_id, c.page, {rank} AS r"

@@ -299,7 +299,21 @@ def test_query_cost_is_bounded_by_skipping_the_commonest_terms(shared):
     tight = Lexical(conn, max_postings=3)  # 'navette' and 'fluviale' each fill 6+ passages
     assert tight.plan(analyse(query)) == analyse("Laïta")
     assert {h.doc_id for h in tight.search(query, 10)} == {"cr-quimperle"}
-    assert tight.plan(analyse("navette")) == [], "only over-common words: BM25 abstains"
+    assert tight.plan(analyse("navette")) == [], "only over-common words: no full BM25"
+
+
+def test_a_query_of_common_words_still_gets_bounded_lexical_results(shared):
+    """At a million passages every word of « navette fluviale » may be too common to score
+    them all: passages holding all the rarest words are scored among a bounded sample."""
+    conn = Registry(connect(shared)).conn
+    tight = Lexical(conn, max_postings=3)
+    assert tight.plan(analyse("navette fluviale")) == []
+    found = tight.search("navette fluviale", 10)
+    assert 0 < len(found) <= 3  # never more scored than the budget
+    for hit in found:
+        body = conn.execute("SELECT body FROM lexical_chunks WHERE chunk_id = ?",
+                            (hit.chunk_id,)).fetchone()[0]
+        assert set(analyse("navette fluviale")) <= set(body.split()), "all the rarest words"
 
 
 # -- filters and audience on both sides ------------------------------------------------

@@ -165,9 +165,12 @@ def test_chrome_is_clean_and_the_uploader_reads_in_french(server, browser):
     assert page.get_by_test_id("stAppDeployButton").count() == 0
     assert page.get_by_role("button", name="Deploy").count() == 0
     page.get_by_text("Corpus et avis").first.click()
-    page.get_by_role("tab", name="Ajouter des fichiers").click()
-    zone = page.get_by_test_id("stFileUploaderDropzone")
-    zone.wait_for()
+    tab = page.get_by_role("tab", name="Ajouter des fichiers")
+    tab.wait_for()
+    _wait_idle(page)  # a click during the page's rerun would land on tabs about to be redrawn
+    tab.click()
+    # its words are computed styles: readable whether or not the panel has finished showing
+    page.get_by_test_id("stFileUploaderDropzone").wait_for(state="attached")
     words = page.evaluate(
         """() => {
           const z = document.querySelector('[data-testid="stFileUploaderDropzone"]');

@@ -244,13 +244,11 @@ class Service:
                    history: History | None = None, k: int | None = None) -> AnswerStream:
         """The same answer as text pieces (an LLM writes them as it goes; the extractive
         back-end gives its whole text as one piece); `.answer` afterwards is the cleaned one."""
-        rewritten, passages = self._prepare(question, caller, filters, history, k)
-        answerer = self.answerer()
         if self.settings.llm == "extractive":
-            done = _shown_to(caller, answerer.answer(rewritten, passages, mode=mode))
-            done.question = rewritten
+            done = self.ask(question, caller, mode=mode, filters=filters, history=history, k=k)
             return AnswerStream(iter([done.text]), lambda _text: done)
-        stream = answerer.stream(rewritten, passages, mode=mode)
+        rewritten, passages = self._prepare(question, caller, filters, history, k)
+        stream = self.answerer().stream(rewritten, passages, mode=mode)
 
         def finish(_text: str) -> Answer:
             final = stream.answer

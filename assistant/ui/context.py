@@ -37,16 +37,14 @@ class AppContext:
 
 
 @st.cache_resource(show_spinner="Chargement du modèle et de l'index…")
-def _service(_settings: Settings, key: tuple[Any, ...]) -> Service:
+def _service(_settings: Settings, key: str) -> Service:
     service = get_service(_settings)
     service.store  # noqa: B018 - open the index now: a StoreError shows on the page at once
     return service
 
 
 def service_for(settings: Settings) -> Service:
-    key = (str(settings.store), settings.collection, settings.embeddings, settings.chroma_url,
-           settings.llm, settings.openai_base_url, settings.llm_model, settings.audience)
-    service = _service(settings, key)
+    service = _service(settings, settings.model_dump_json())  # one per configuration
     service.settings = settings
     return service
 

@@ -11,7 +11,6 @@ prints pages/s and the word accuracy against the drawn text. `--ocr-only` skips 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from ingest.chunker import chunk_document
 from ingest.embeddings import get_embeddings
 from ingest.loaders import load
 from ingest.metadata import Manifest, resolve
-from ingest.ocr import OcrOptions, tesseract_available
+from ingest.ocr import OcrOptions, tesseract_available, word_accuracy
 from ingest.pipeline import Ingestor, IngestReport, discover
 from ingest.store import open_store
 
@@ -72,18 +71,6 @@ def _scan(text: str):
     return img, " ".join(drawn)
 
 
-def _word_accuracy(reference: str, hypothesis: str) -> float:
-    """1 - word edit distance / reference words (case and punctuation folded)."""
-    ref, hyp = (re.findall(r"[^\W_]+", t.lower()) for t in (reference, hypothesis))
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return 1 - prev[-1] / max(len(ref), 1)
-
-
 def bench_ocr(files: list[Path], n_pages: int) -> None:
     """OCR throughput and accuracy on `n_pages` pages of corpus text drawn as scans."""
     if not tesseract_available():
@@ -106,7 +93,7 @@ def bench_ocr(files: list[Path], n_pages: int) -> None:
         doc = load(pdf, ocr=OcrOptions(max_pages=len(scans), page_timeout=600))
         seconds = time.perf_counter() - t0
     read = {p.number: p.text for p in doc.pages}
-    scores = [_word_accuracy(drawn, read.get(i, "")) for i, (_, drawn) in enumerate(scans, 1)]
+    scores = [word_accuracy(drawn, read.get(i, "")) for i, (_, drawn) in enumerate(scans, 1)]
     accuracy = sum(scores) / len(scores)
     words = sum(len(drawn.split()) for _, drawn in scans)
     print(f"ocr (scans)     : {seconds:7.1f} s  {len(scans) / seconds:6.2f} pages/s  "

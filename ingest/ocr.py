@@ -298,3 +298,17 @@ def ocr_pdf_pages(
 
 def _span(numbers: list[int]) -> str:
     return f"{numbers[0]} à {numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
+
+
+def word_accuracy(reference: str, hypothesis: str) -> float:
+    """1 - word-level edit distance / reference words, case and punctuation folded: the one
+    measure of OCR quality the tests and `benchmarks/ingest.py` report."""
+    ref = re.findall(r"[^\W_]+", reference.lower())
+    hyp = re.findall(r"[^\W_]+", hypothesis.lower())
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return 1 - prev[-1] / max(len(ref), 1)

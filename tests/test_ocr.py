@@ -23,7 +23,7 @@ from ingest.chunker import chunk_document
 from ingest.errors import IngestError
 from ingest.loaders import SCANNED_REASON, load
 from ingest.models import DocMeta
-from ingest.ocr import OcrOptions, OcrTimeout, tesseract_available, text_from_data
+from ingest.ocr import OcrOptions, OcrTimeout, tesseract_available, text_from_data, word_accuracy
 from ingest.store import chunk_metadata
 
 needs_tesseract = pytest.mark.skipif(
@@ -109,19 +109,6 @@ def tiny_pages(n: int) -> list:
     from PIL import Image
 
     return [Image.new("L", (8, 8), 200) for _ in range(n)]
-
-
-def word_accuracy(reference: str, hypothesis: str) -> float:
-    """1 - word-level edit distance / reference words, case and punctuation folded."""
-    ref = re.findall(r"[^\W_]+", reference.lower())
-    hyp = re.findall(r"[^\W_]+", hypothesis.lower())
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return 1 - prev[-1] / len(ref)
 
 
 @pytest.fixture(scope="module")

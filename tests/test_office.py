@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from badinputs.generate import ODF_ENCRYPTED_MANIFEST as ENCRYPTED_MANIFEST
 
 from ingest.declared import normalise
 from ingest.errors import IngestError
@@ -497,16 +498,7 @@ def test_other_opendocument_kinds_stay_refused(
 
 
 def test_encrypted_odt_and_pptx_are_refused(tmp_path: Path) -> None:
-    manifest = (
-        b'<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
-        b'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
-        b'<manifest:file-entry manifest:full-path="/" '
-        b'manifest:media-type="application/vnd.oasis.opendocument.text"/>'
-        b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
-        b'<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="AAAA">'
-        b'<manifest:algorithm manifest:algorithm-name="Blowfish CFB" manifest:initialisation-vector="AAAA"/>'
-        b"</manifest:encryption-data></manifest:file-entry></manifest:manifest>"
-    )
+    manifest = ENCRYPTED_MANIFEST  # what LibreOffice writes for a password-protected ODT
     path = tmp_path / "protege.odt"
     ciphered = b"\x8f\x01\xfe" * 99  # content.xml as LibreOffice writes it with a password
     path.write_bytes(_rezip(odt_bytes(), {"META-INF/manifest.xml": manifest, "content.xml": ciphered}))

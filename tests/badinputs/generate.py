@@ -254,7 +254,7 @@ def _odt(paragraphs: list[str]) -> bytes:
     return buf.getvalue()
 
 
-_ODF_ENCRYPTED_MANIFEST = (
+ODF_ENCRYPTED_MANIFEST = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
     b'<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
     b'<manifest:file-entry manifest:full-path="/" '
@@ -420,7 +420,7 @@ def generate(folder: str | Path) -> list[Case]:
     add(Case("odt-sans-texte.odt", "ODT valide sans aucun texte", "error", "aucun texte"), _odt([]))
     add(Case("odt-mot-de-passe.odt", "ODT enregistré avec un mot de passe (LibreOffice)", "error",
              "protégé par mot de passe"),
-        _rezip(good_odt, {"META-INF/manifest.xml": _ODF_ENCRYPTED_MANIFEST,
+        _rezip(good_odt, {"META-INF/manifest.xml": ODF_ENCRYPTED_MANIFEST,
                           "content.xml": _garbage(2048, 5)}))
     good_pptx = _pptx(["À Guerlédan, le lac vidé attire des visiteurs ; la commune balise un sentier."])
     with zipfile.ZipFile(io.BytesIO(good_pptx)) as zf:

@@ -7,6 +7,7 @@ and the tests all open the index the same way.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from assistant.config import Settings
 from ingest.embeddings import get_embeddings
@@ -27,11 +28,13 @@ def open_index(settings: Settings) -> tuple[Store, Registry]:
     return _open_store(settings), Registry(connect(settings.store))
 
 
-def make_ingestor(settings: Settings) -> Ingestor:
+def make_ingestor(settings: Settings, store: Store | None = None, embeddings: Any = None) -> Ingestor:
+    """The ingestor the settings describe; a caller that already holds the store and the model
+    (the service) passes them instead of opening them again."""
     return Ingestor(
         settings.store,
-        _open_store(settings),
-        get_embeddings(settings.embeddings),
+        store if store is not None else _open_store(settings),
+        embeddings if embeddings is not None else get_embeddings(settings.embeddings),
         Limits(settings.max_bytes, settings.max_pages, settings.chunk_size, settings.chunk_overlap,
                ocr=settings.ocr, ocr_max_pages=settings.ocr_max_pages,
                ocr_page_timeout=settings.ocr_page_timeout),

@@ -303,14 +303,9 @@ class Service:
     # ------------------------------------------------------------------ writing (admin)
 
     def _ingestor(self) -> Any:
-        from assistant.index import SAMPLE_MANIFEST
-        from ingest.pipeline import Ingestor, Limits
+        from assistant.index import make_ingestor
 
-        s = self.settings
-        return Ingestor(s.store, self.store, self.embeddings,
-                        Limits(s.max_bytes, s.max_pages, s.chunk_size, s.chunk_overlap, ocr=s.ocr,
-                               ocr_max_pages=s.ocr_max_pages, ocr_page_timeout=s.ocr_page_timeout),
-                        manifest_fallback=SAMPLE_MANIFEST, lock_timeout=s.lock_timeout)
+        return make_ingestor(self.settings, self.store, self.embeddings)
 
     def ingest(self, paths: Sequence[Path], caller: Caller, *, sync: bool = False,
                progress: Progress | None = None, page_progress: Progress | None = None) -> Any:

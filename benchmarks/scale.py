@@ -381,7 +381,14 @@ def work_store(size: int, index: Path, url: str | None, n_queries: int, limit_s:
 
     store = Store(make_client(index, url), COLLECTION, MODEL_ID, DIM, remote=bool(url))
     gen = write = 0.0
-    done = 0
+    # resumed run: the passages already in the collection were sent in this same seeded order,
+    # so they are skipped and insertion goes on from there (upserts by id make an overlap harmless)
+    resumed = done = store.count()
+    # insertion time of earlier runs, so that a resumed build still reports its whole rate
+    progress = index.parent / f"store-{'server' if url else 'embedded'}.json"
+    before = json.loads(progress.read_text())["write_s"] if resumed and progress.exists() else 0.0
+    if resumed:
+        log(f"store : reprise à {resumed}/{size} ({before:.0f} s d'insertion déjà faits)")
     pending: list[tuple[Any, str]] = []
 
     def flush() -> None:
@@ -400,14 +407,20 @@ def work_store(size: int, index: Path, url: str | None, n_queries: int, limit_s:
         write += t2 - t1
         done += len(pending)
         pending.clear()
+        progress.write_text(json.dumps({"done": done, "write_s": before + write}))
         if done % max(size // 10, 1) < store.batch:
-            log(f"store {done}/{size} ({done / write:.0f} passages/s, RSS {peak_rss_mb():.0f} Mo)")
-        check_budget(done, size, write, limit_s)
+            rate = (done - resumed) / write
+            log(f"store {done}/{size} ({rate:.0f} passages/s, RSS {peak_rss_mb():.0f} Mo)")
+        check_budget(done - resumed, size - resumed, write, limit_s)
 
     t_gen = time.perf_counter()
+    skip = resumed
     for _, sha, chunks in synth_documents(size):
         gen += time.perf_counter() - t_gen
         for c in chunks:
+            if skip:
+                skip -= 1
+                continue
             pending.append((c, sha))
             if len(pending) == store.batch:
                 flush()
@@ -449,8 +462,9 @@ def work_store(size: int, index: Path, url: str | None, n_queries: int, limit_s:
         "hybrid_filtered_territory_p95_ms": place["p95"],
         "hybrid_filtered_chroma_first_p50_ms": chroma_first["p50"],
         "hybrid_filtered_chroma_first_p95_ms": chroma_first["p95"],
-        "store_insert_per_s": round(size / write, 1),
-        "store_insert_s": round(write, 1),
+        "store_insert_per_s": round(size / (before + write), 1),
+        "store_insert_s": round(before + write, 1),
+        "store_resumed_from": resumed,
         "store_batch": store.batch,
         "dense_p50_ms": dense["p50"],
         "dense_p95_ms": dense["p95"],
@@ -609,6 +623,9 @@ def main() -> None:
                     help="abandonner une phase d'insertion qui dépasserait ce temps (0 : jamais)")
     ap.add_argument("--parts", default="lexical,store",
                     help="lexical,store ; store seul réutilise l'index lexical de --workdir")
+    ap.add_argument("--resume", action="store_true",
+                    help="reprendre dans --workdir : index lexical déjà mesuré gardé, insertion "
+                         "serveur poursuivie là où elle s'est arrêtée (mesures seules si complète)")
     ap.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -671,7 +688,9 @@ def main() -> None:
         for size in sizes:
             base = work / str(size)
             index = base / "index"
-            if "lexical" in parts:
+            if args.resume and not args.workdir:
+                ap.error("--resume demande --workdir")
+            if "lexical" in parts and not (args.resume and (base / "lexical.json").exists()):
                 shutil.rmtree(base, ignore_errors=True)
                 t0 = time.perf_counter()
                 log(f"{size} passages : index lexical")
@@ -692,7 +711,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 log(f"{size} passages : store {mode}")
                 if mode == "server":
-                    shutil.rmtree(base / "server", ignore_errors=True)
+                    if not args.resume:
+                        shutil.rmtree(base / "server", ignore_errors=True)
                     proc, url = start_server(base / "server")
                     try:
                         res = run_worker(["store", str(size), str(index), url], args.queries,

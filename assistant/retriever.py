@@ -374,30 +374,41 @@ class Retriever:
         filter). Passage counts per distinct label set are kept per registry state, shared by
         the retrievers of a process (the service builds one per request).
         """
-        where = self.where(filters)
-        if where is None:
+        if self.where(filters) is None:
             return None
+        sets = _label_sets(self.registry)
+        total = sum(chunks for chunks, _docs in sets.values())  # the unfiltered search's whole
+        kept = sum(sets[key][0] for key in self._passing_label_sets(filters, sets))
+        return kept / total if total else None
+
+    def _passing_label_sets(self, filters: Filters | None, sets: _Labels) -> list[tuple[Any, ...]]:
+        """The registry's label sets that the filters and this audience's rule keep."""
         f = filters or Filters()
         names = set(self.resolve_territory(f.territory)) if f.territory else None
-        total = kept = 0
-        for (fab, kind, year, vis, terrs), chunks in _label_counts(self.registry).items():
-            total += chunks  # the unfiltered search runs over the whole collection
-            if ((self.audience == "public" and vis != "public")
-                    or (f.fabrique and fab != f.fabrique) or (f.doc_type and kind != f.doc_type)
-                    or (f.exclude_fabrique and fab == f.exclude_fabrique)
-                    or (f.year_from is not None and (year is None or year < f.year_from))
-                    or (f.year_to is not None and (year is None or year > f.year_to))
-                    or (names is not None and not names & set(terrs))):
-                continue
-            kept += chunks
-        return kept / total if total else None
+        return [
+            key for key in sets
+            if not ((self.audience == "public" and key[3] != "public")
+                    or (f.fabrique and key[0] != f.fabrique) or (f.doc_type and key[1] != f.doc_type)
+                    or (f.exclude_fabrique and key[0] == f.exclude_fabrique)
+                    or (f.year_from is not None and (key[2] is None or key[2] < f.year_from))
+                    or (f.year_to is not None and (key[2] is None or key[2] > f.year_to))
+                    or (names is not None and not names & set(key[4])))
+        ]
+
+    def _allowed_ids(self, filters: Filters | None) -> list[str]:
+        """The passages the filters keep, by the registry's documents and the lexical table's
+        labels: read through the doc_id index, not by a scan of the collection."""
+        sets = _label_sets(self.registry)
+        docs = [d for key in self._passing_label_sets(filters, sets) for d in sets[key][1]]
+        return self.lexical.chunk_ids(docs, **self.lexical_filters(filters))
 
     def _dense(self, vector: list[float], k: int, filters: Filters | None) -> list[Hit]:
         """Nearest passages within the filters (and the audience rule), by the route the
         store finds cheaper for this filter's share of the collection."""
         lexical = self.lexical_filters(filters)
         return self.store.search_filtered(vector, k, self.where(filters), self.filter_share(filters),
-                                          passing=lambda ids: self.lexical.passing(ids, **lexical))
+                                          passing=lambda ids: self.lexical.passing(ids, **lexical),
+                                          allowed=lambda: self._allowed_ids(filters))
 
     def _data_version(self) -> int:
         """SQLite's counter of commits by other connections (another process's ingest)."""
@@ -567,12 +578,14 @@ class Retriever:
         return sorted(head, key=lambda p: -(p.rerank or 0.0)) + tail
 
 
-_LABELS: dict[str, tuple[tuple[Any, ...], dict[tuple[Any, ...], int]]] = {}
+_Labels = dict[tuple[Any, ...], tuple[int, list[str]]]
+_LABELS: dict[str, tuple[tuple[Any, ...], _Labels]] = {}
 _LABELS_LOCK = threading.Lock()
 
 
-def _label_counts(registry: Registry) -> dict[tuple[Any, ...], int]:
-    """Live passages per (fabrique, type, year, visibility, territories), per registry state."""
+def _label_sets(registry: Registry) -> _Labels:
+    """Live passages and documents per (fabrique, type, year, visibility, territories), per
+    registry state."""
     conn = registry.conn
     path = str(conn.execute("PRAGMA database_list").fetchone()[2])
     state = tuple(conn.execute(
@@ -582,7 +595,7 @@ def _label_counts(registry: Registry) -> dict[tuple[Any, ...], int]:
         cached = _LABELS.get(path)
         if cached and cached[0] == state:
             return cached[1]
-    counts: dict[tuple[Any, ...], int] = {}
+    sets: _Labels = {}
     for rec in registry.all():
         if rec.status == "failed":
             continue
@@ -591,10 +604,18 @@ def _label_counts(registry: Registry) -> dict[tuple[Any, ...], int]:
         key = (str(m.get("fabrique") or ""), str(m.get("doc_type") or ""), year,
                str(m.get("visibility") or "public"),
                tuple(sorted(str(t) for t in m.get("territories") or [])))
-        counts[key] = counts.get(key, 0) + int(rec.chunks or 0)
+        chunks, docs = sets.get(key, (0, []))
+        if rec.doc_id:
+            docs.append(rec.doc_id)
+        sets[key] = (chunks + int(rec.chunks or 0), docs)
     with _LABELS_LOCK:
-        _LABELS[path] = (state, counts)
-    return counts
+        _LABELS[path] = (state, sets)
+    return sets
+
+
+def _label_counts(registry: Registry) -> dict[tuple[Any, ...], int]:
+    """Live passages per (fabrique, type, year, visibility, territories), per registry state."""
+    return {key: chunks for key, (chunks, _docs) in _label_sets(registry).items()}
 
 
 def answer_context(retriever: Retriever, question: str, filters: Filters | None, settings: Any,

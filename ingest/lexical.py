@@ -370,6 +370,26 @@ class Lexical:
             out.update(row[0] for row in self.conn.execute(sql, [*part, *fargs]))
         return out
 
+    def chunk_ids(self, doc_ids: list[str], *, fabrique: str | None = None,
+                  territories: list[str] | None = None, year_from: int | None = None,
+                  year_to: int | None = None, doc_type: str | None = None, visibility: str | None = None,
+                  exclude_fabrique: str | None = None) -> list[str]:
+        """The passages of these documents that pass the filters (labels kept here).
+
+        Lets a narrow filtered search ask Chroma for these ids only, instead of letting it
+        scan every passage's metadata.
+        """
+        where, fargs = _filter_sql(fabrique, territories, year_from, year_to, doc_type, visibility,
+                                   exclude_fabrique)
+        out: list[str] = []
+        for start in range(0, len(doc_ids), 500):
+            part = doc_ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            sql = (f"SELECT c.chunk_id FROM lexical_chunks c WHERE c.doc_id IN ({marks})"
+                   + "".join(f" AND {w}" for w in where))
+            out.extend(row[0] for row in self.conn.execute(sql, [*part, *fargs]))
+        return out
+
     def search(
         self,
         query: str,

@@ -178,8 +178,9 @@ class Store:
     def search_filtered(
         self, vector: list[float], k: int, where: dict[str, Any] | None, share: float | None,
         passing: Callable[[list[str]], set[str]] | None = None,
+        allowed: Callable[[], list[str]] | None = None,
     ) -> list[Hit]:
-        """Nearest passages within a filter, by the cheaper of two routes.
+        """Nearest passages within a filter, by the cheapest of three routes.
 
         Chroma applies a `where` before the vector search (a metadata scan that grows with
         the collection: ≈ 450 ms at 315 000 passages, against < 10 ms unfiltered). When the
@@ -188,9 +189,14 @@ class Store:
         that pass it: their ids come back without labels (fetching a thousand labels from
         Chroma costs more than the search), `passing` tells which pass (the caller's local
         copy of the labels), and only the `k` kept are read, their labels checked again.
-        Whenever that falls short, the filtered query runs as before: a filtered search
+        When the filter is narrow, `allowed` (the caller's list of the passages its labels
+        say pass) lets Chroma search those ids only, which skips its metadata scan: ≈ 30 ms
+        against 120 ms at 100 000 passages, and the scan grows with the collection.
+        Whenever a route falls short, the filtered query runs as before: a filtered search
         never returns a passage outside the filter and never fewer than exist within it.
         """
+        if where and allowed is not None and share is not None and share < BROAD_SHARE:
+            return self._search_ids(vector, k, where, allowed)
         if not where or share is None or share < BROAD_SHARE or passing is None:
             return self.search(vector, k, where)
         n = min(MAX_OVERFETCH, math.ceil(k / share * OVERFETCH_MARGIN) + k)
@@ -209,6 +215,25 @@ class Store:
             return self.search(vector, k, where)  # labels changed meanwhile: Chroma decides
         return hits
 
+    def _search_ids(
+        self, vector: list[float], k: int, where: dict[str, Any], allowed: Callable[[], list[str]]
+    ) -> list[Hit]:
+        """Search only the passages the caller's labels say pass; Chroma's filter otherwise."""
+        ids = allowed()
+        if not ids or len(ids) > MAX_ALLOWED_IDS:
+            return self.search(vector, k, where)
+        res = self.collection.query(query_embeddings=[vector], n_results=min(k, len(ids)), ids=ids,
+                                    include=["documents", "metadatas", "distances"])
+        hits = [
+            Hit(cid, doc or "", meta_lists(meta or {}), 1.0 - float(dist))
+            for cid, doc, meta, dist in zip(
+                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
+            )
+        ]
+        if len(hits) < min(k, len(ids)) or not all(matches(h.meta, where) for h in hits):
+            return self.search(vector, k, where)  # labels changed meanwhile: Chroma decides
+        return hits
+
     def get(self, where: dict[str, Any] | None = None, limit: int | None = None) -> list[Hit]:
         """Passages by metadata, without ranking (used by stats and drafting)."""
         res = self.collection.get(
@@ -224,6 +249,7 @@ class Store:
 BROAD_SHARE = 0.02
 OVERFETCH_MARGIN = 2.0
 MAX_OVERFETCH = 2000  # beyond, the filtered query is cheaper than fetching this many passages
+MAX_ALLOWED_IDS = 50_000  # a narrow filter's ids sent to Chroma (≤ BROAD_SHARE of 2.5M passages)
 
 
 def matches(meta: dict[str, Any], where: dict[str, Any]) -> bool:

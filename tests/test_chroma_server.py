@@ -300,10 +300,11 @@ def test_unreachable_server_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 
 def test_filtered_search_is_exact_whichever_route_it_takes(tmp_path, chroma_url):
-    """`Store.search_filtered` post-filters an unfiltered search for broad filters and lets
-    Chroma filter first for narrow ones. On a real server, whatever the route and even with a
-    wrong estimate of the filter's share: no passage outside the filter, never fewer than
-    exist within it (up to k), and the same nearest passages as an exact search."""
+    """`Store.search_filtered` post-filters an unfiltered search for broad filters, and for
+    narrow ones lets Chroma search the ids the local labels list (or filter first). On a real
+    server, whatever the route and even with a wrong estimate of the filter's share or stale
+    labels: no passage outside the filter, never fewer than exist within it (up to k), and the
+    same nearest passages as an exact search."""
     import numpy as np
 
     from ingest.store import open_store
@@ -343,16 +344,37 @@ def test_filtered_search_is_exact_whichever_route_it_takes(tmp_path, chroma_url)
         def lying(found: list[str]) -> set[str]:  # stale labels: everything seems to pass
             return set(found)
 
+        def allowed(where=where) -> list[str]:  # the local labels' list of passing passages
+            return [ids[i] for i in range(n) if matches(metas[i], where)]
+
+        def everything() -> list[str]:  # stale labels again, on the narrow route
+            return list(ids)
+
         for k in (10, 40):
             query = rng.normal(size=dim)
             query /= np.linalg.norm(query)
             exact = sorted(inside, key=lambda cid: -float(vectors[int(cid[1:])] @ query))[:k]
-            routes = [(true_share, passing), (0.9, passing), (None, passing), (true_share, None),
-                      (0.9, lying)]  # right or far too broad estimate, unknown, no labels, stale labels
-            for share, labels in routes:
-                got = [h.chunk_id for h in store.search_filtered(query.tolist(), k, where, share, labels)]
+            # right or far too broad estimate, unknown, no labels, stale labels; then the narrow
+            # route (Chroma searches the listed ids): right, far too narrow an estimate, stale
+            # list, empty list
+            routes = [(true_share, passing, None), (0.9, passing, None), (None, passing, None),
+                      (true_share, None, None), (0.9, lying, None), (true_share, passing, allowed),
+                      (0.001, passing, allowed), (0.001, passing, everything), (0.001, None, list)]
+            for share, labels, listed in routes:
+                got = [h.chunk_id for h in store.search_filtered(query.tolist(), k, where, share, labels,
+                                                                 allowed=listed)]
                 assert set(got) <= inside, (where, share)
                 assert len(got) == min(k, len(inside)), (where, share, len(got))
                 if exact:
                     overlap = len(set(got) & set(exact)) / len(exact)
                     assert overlap >= 0.9, (where, share, overlap)
+        if inside:  # the narrow route answers by itself: Chroma's own filter is not needed
+            def no_filter_scan(*args, **kwargs):
+                raise AssertionError("Chroma's filter ran although the listed ids sufficed")
+
+            scan, store.search = store.search, no_filter_scan
+            try:
+                got = store.search_filtered(query.tolist(), 10, where, 0.001, passing, allowed=allowed)
+            finally:
+                store.search = scan
+            assert len(got) == min(10, len(inside))

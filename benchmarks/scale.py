@@ -2,7 +2,8 @@
 
 Usage:
     python benchmarks/scale.py --sizes 10000,100000 --modes embedded,server
-    python benchmarks/scale.py --sizes 1000000 --modes embedded
+    python benchmarks/scale.py --sizes 1000000,300000,100000 --modes server --embed-sample 0 \
+        --workdir /tmp/scalework --keep --resume    # interrupted? the same command goes on
 
 Why synthetic, and what is real:
 
@@ -559,6 +560,19 @@ def render(
             server, fmt_int(r["lexical_rss_mb"]), fmt_int(r["chroma_disk_mb"]), fmt_int(r["lexical_disk_mb"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    filtered = [r for r in rows if "hybrid_filtered_years_p95_ms" in r]
+    if filtered:
+        lines += ["", "Recherche hybride filtrée (k=10, audience public), p50 / p95 en ms :", "",
+                  "| passages | mode | fabrique | années 2019-2020 | territoire | fabrique, Chroma filtrant "
+                  "d'abord (route d'avant #17) |", "|---|---|---|---|---|---|"]
+        for r in sorted(filtered, key=lambda r: (r["size"], r["mode"])):
+            lines.append(
+                f"| {fmt_int(r['size'])} | {r['mode']} | {r['hybrid_filtered_p50_ms']} / "
+                f"{r['hybrid_filtered_p95_ms']} | {r['hybrid_filtered_years_p50_ms']} / "
+                f"{r['hybrid_filtered_years_p95_ms']} | {r['hybrid_filtered_territory_p50_ms']} / "
+                f"{r['hybrid_filtered_territory_p95_ms']} | {r['hybrid_filtered_chroma_first_p50_ms']} / "
+                f"{r['hybrid_filtered_chroma_first_p95_ms']} |"
+            )
     lex = dict(lexical or {})
     for r in rows:
         lex.setdefault(str(r["size"]), r)
@@ -705,6 +719,7 @@ def main() -> None:
                 log(f"lexical : {lex}")
             elif (base / "lexical.json").exists():
                 lex = json.loads((base / "lexical.json").read_text())
+                saved["lexical"][str(size)] = lex  # the figures of the index this run reads
             else:
                 ap.error(f"pas d'index lexical dans {base} : lancer avec --parts lexical,store")
             for mode in modes if "store" in parts else []:

@@ -172,9 +172,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocab USING fts5vocab(lexical_fts, 'r
 """
 
 
-def _filter_sql(fabrique: str | None, territories: list[str] | None, year_from: int | None,
-                year_to: int | None, doc_type: str | None, visibility: str | None,
-                exclude_fabrique: str | None) -> tuple[list[str], list[Any]]:
+def _filter_sql(fabrique: str | None = None, territories: list[str] | None = None,
+                year_from: int | None = None, year_to: int | None = None, doc_type: str | None = None,
+                visibility: str | None = None, exclude_fabrique: str | None = None
+                ) -> tuple[list[str], list[Any]]:
     """SQL conditions on `lexical_chunks c` for the retriever's filters, and their arguments."""
     clauses: list[str] = []
     args: list[Any] = []
@@ -350,45 +351,32 @@ class Lexical:
             budget -= df
         return kept
 
-    def passing(self, chunk_ids: list[str], *, fabrique: str | None = None,
-                territories: list[str] | None = None, year_from: int | None = None,
-                year_to: int | None = None, doc_type: str | None = None, visibility: str | None = None,
-                exclude_fabrique: str | None = None) -> set[str]:
-        """Which of these passages pass the filters, by the labels kept here beside each one.
+    def passing(self, chunk_ids: list[str], **filters: Any) -> set[str]:
+        """Which of these passages pass the filters (`_filter_sql`'s), by the labels kept here
+        beside each one.
 
         Lets a dense search over-fetched without a filter be filtered locally: asking Chroma
         for the labels of a thousand results costs more than the search itself.
         """
-        where, fargs = _filter_sql(fabrique, territories, year_from, year_to, doc_type, visibility,
-                                   exclude_fabrique)
-        out: set[str] = set()
-        for start in range(0, len(chunk_ids), 500):
-            part = chunk_ids[start:start + 500]
-            marks = ",".join("?" * len(part))
-            sql = (f"SELECT c.chunk_id FROM lexical_chunks c WHERE c.chunk_id IN ({marks})"
-                   + "".join(f" AND {w}" for w in where))
-            out.update(row[0] for row in self.conn.execute(sql, [*part, *fargs]))
-        return out
+        return set(self._filtered("chunk_id", chunk_ids, filters))
 
-    def chunk_ids(self, doc_ids: list[str], *, fabrique: str | None = None,
-                  territories: list[str] | None = None, year_from: int | None = None,
-                  year_to: int | None = None, doc_type: str | None = None, visibility: str | None = None,
-                  exclude_fabrique: str | None = None) -> list[str]:
+    def chunk_ids(self, doc_ids: list[str], **filters: Any) -> list[str]:
         """The passages of these documents that pass the filters (labels kept here).
 
         Lets a narrow filtered search ask Chroma for these ids only, instead of letting it
         scan every passage's metadata.
         """
-        where, fargs = _filter_sql(fabrique, territories, year_from, year_to, doc_type, visibility,
-                                   exclude_fabrique)
-        out: list[str] = []
-        for start in range(0, len(doc_ids), 500):
-            part = doc_ids[start:start + 500]
+        return list(self._filtered("doc_id", doc_ids, filters))
+
+    def _filtered(self, column: str, values: list[str], filters: dict[str, Any]) -> Iterator[str]:
+        """Chunk ids whose `column` is one of `values` and whose labels pass the filters."""
+        where, fargs = _filter_sql(**filters)
+        for start in range(0, len(values), 500):
+            part = values[start:start + 500]
             marks = ",".join("?" * len(part))
-            sql = (f"SELECT c.chunk_id FROM lexical_chunks c WHERE c.doc_id IN ({marks})"
+            sql = (f"SELECT c.chunk_id FROM lexical_chunks c WHERE c.{column} IN ({marks})"
                    + "".join(f" AND {w}" for w in where))
-            out.extend(row[0] for row in self.conn.execute(sql, [*part, *fargs]))
-        return out
+            yield from (row[0] for row in self.conn.execute(sql, [*part, *fargs]))
 
     def search(
         self,

@@ -340,6 +340,37 @@ def test_filters_apply_to_the_lexical_side_too(shared, e5):
     assert years and all(p.meta["year"] == 2021 for p in years)
 
 
+def test_every_dense_route_keeps_what_chromas_own_filter_keeps(shared, e5, monkeypatch):
+    """Whatever route the share of a filter picks (Chroma searching the ids the labels list,
+    an unfiltered search filtered here, Chroma's own filter), a filtered dense search gives
+    the passages Chroma's own filter gives."""
+    import ingest.store as store_module
+    from assistant.retriever import Filters
+
+    r = retriever(shared, e5, "public")
+    vector = e5.embed_query("navette sentiers et mobilité")
+    chroma_filter = r.store.search
+    scans: list[dict] = []
+
+    def counted(vector, k, where=None):
+        scans.append(where)
+        return chroma_filter(vector, k, where)
+
+    for f in (Filters(fabrique=FAB_VIEIL), Filters(territory="Bagnolet"),
+              Filters(year_from=2020, year_to=2022), Filters(doc_type="feuille_de_route")):
+        where = r.where(f)
+        truth = {h.chunk_id for h in chroma_filter(vector, 5, where)}
+        assert truth, f
+        for broad in (2.0, 0.0):  # every filter narrow, then every filter broad
+            monkeypatch.setattr(store_module, "BROAD_SHARE", broad)
+            monkeypatch.setattr(r.store, "search", counted)
+            assert {h.chunk_id for h in r._dense(vector, 5, f)} == truth, (f, broad)
+            # the listed ids suffice; an over-fetch that finds fewer than k asks Chroma to confirm
+            if broad or len(truth) == 5:
+                assert scans == [], ("the route fell back to Chroma's filter", f, broad)
+            scans.clear()
+
+
 def test_public_audience_excludes_interne_documents_from_both_sides(shared, e5):
     internal = retriever(shared, e5, "interne")
     assert internal.lexical_search("Zorglub", k=3)[0].meta["doc_id"] == "note-interne"

@@ -18,7 +18,7 @@ Issue #17 asks to measure the options before choosing one. On the kept server co
   what a public-only collection would save.
 
 The collection is left as found (`ef_search` put back to its value before the run).
-Results go to benchmarks/results/filter-routes-<size>.json and are printed as a table.
+Results go to benchmarks/results/filter-routes-<size>.json and .md (the table the README shows).
 """
 
 from __future__ import annotations
@@ -71,6 +71,46 @@ def timed(fn: Any, items: list[Any]) -> tuple[dict[str, float], list[Any]]:
 def recall(found: list[list[str]], exact: list[list[str]]) -> float:
     hits = sum(len(set(f) & set(e)) for f, e in zip(found, exact, strict=True))
     return round(hits / max(1, sum(len(e) for e in exact)), 3)
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    t = row.get(f"dense_{key}") or row.get(key)
+    if not t:
+        return "—"
+    rec = row.get(f"recall_{key}")
+    return f"{t['p50']} / {t['p95']}" + (f" ({rec:.2f})" if rec is not None else "")
+
+
+def render(results: dict[str, Any]) -> str:
+    """The measurement as the README shows it."""
+    n = f"{results['size']:,}".replace(",", " ")
+    lines = [
+        f"Routes de la recherche dense filtrée, {n} passages sur un serveur Chroma, "
+        f"{results['queries']} requêtes, k={results['k']}, vecteurs aléatoires ; p50 / p95 en ms "
+        "(rappel@10 contre une recherche exacte) ; mesuré le " + results["date"] + " :",
+        "",
+        "| filtre | part | route choisie | dense, route choisie | Chroma filtre d'abord | ids listés "
+        "(liste : p50 / p95) | sur-extraction | hybride complet |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["filters"]:
+        listing = r.get("liste_ids")
+        ids = _cell(r, "ids") + (f" (liste {listing['p50']} / {listing['p95']})" if listing else "")
+        share = f"{r['share']:.1%}" if r.get("share") else "—"
+        lines.append(
+            f"| {r['filtre']} | {share} | {r['route_produit']} | {_cell(r, 'produit')} | "
+            f"{_cell(r, 'chroma_filtre')} | {ids} | {_cell(r, 'surextraction')} | "
+            f"{r['hybride_produit']['p50']} / {r['hybride_produit']['p95']} |"
+        )
+    lines += ["", f"`ef_search` (défaut de Chroma : {results.get('ef_default', 100)}), même collection :", "",
+              "| ef_search | dense sans filtre p50 / p95 (rappel@10) "
+              "| sur-extraction, une fabrique (rappel@10) |",
+              "|---|---|---|"]
+    for r in results["ef"]:
+        lines.append(f"| {r['ef_search']} | {r['dense']['p50']} / {r['dense']['p95']} ({r['recall']:.2f}) | "
+                     f"{r['overfetch_fabrique']['p50']} / {r['overfetch_fabrique']['p95']} "
+                     f"({r['overfetch_recall']:.2f}) |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -259,7 +299,9 @@ def main() -> None:
         proc.wait(timeout=60)
     out = Path(args.out or scale.RESULTS / f"filter-routes-{args.size}.json")
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"écrit : {out}")
+    out.with_suffix(".md").write_text(render(results), encoding="utf-8")
+    print(render(results))
+    print(f"écrit : {out} et {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

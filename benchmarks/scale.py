@@ -547,8 +547,8 @@ def render(
             "| dense p50 / p95 (ms) | lexicale p50 / p95 (ms) (requêtes avec résultat) "
             "| hybride p50 / p95 (ms) "
             "| hybride filtré p50 / p95 (ms) | RSS pic client (Mo) | RSS pic serveur (Mo) "
-            "| RSS pic lexical (Mo) | disque Chroma (Mo) | disque lexical+registre (Mo) |")
-    lines = [head, "|" + "---|" * 13]
+            "| RSS pic lexical (Mo) | disque Chroma (Mo) | disque lexical+registre (Mo) | mesuré le |")
+    lines = [head, "|" + "---|" * 14]
     for r in sorted(rows, key=lambda r: (r["size"], r["mode"])):
         server = fmt_int(r["server_rss_mb"]) if r.get("server_rss_mb") else "—"
         cells = [
@@ -558,6 +558,7 @@ def render(
             f"{r['hybrid_p50_ms']} / {r['hybrid_p95_ms']}",
             f"{r['hybrid_filtered_p50_ms']} / {r['hybrid_filtered_p95_ms']}", fmt_int(r["client_rss_mb"]),
             server, fmt_int(r["lexical_rss_mb"]), fmt_int(r["chroma_disk_mb"]), fmt_int(r["lexical_disk_mb"]),
+            r.get("date", "—"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     filtered = [r for r in rows if "hybrid_filtered_years_p95_ms" in r]
@@ -749,6 +750,7 @@ def main() -> None:
                     stopped(size, mode, res)
                     continue
                 res["store_wall_s"] = round(time.perf_counter() - t0, 1)
+                res["date"] = time.strftime("%Y-%m-%d")
                 log(f"{mode} : {res}")
                 saved["rows"] = [r for r in saved["rows"] if (r["size"], r["mode"]) != (size, mode)]
                 saved["rows"].append({"size": size, "mode": mode, **lex, **res})

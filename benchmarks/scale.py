@@ -609,8 +609,8 @@ def render(
         "requête. Lexicale : `Lexical.search` (k=10) ; entre parenthèses, la part des requêtes "
         "auxquelles BM25 répond (`Lexical.plan` écarte les mots trop fréquents pour tenir le budget de "
         "50 000 passages notés ; depuis #17, une requête faite de ces seuls mots est notée sur les "
-        "passages qui contiennent ensemble ses mots les plus rares, dans un échantillon borné). Hybride : `Retriever.search` (k=10, dense + BM25 + RRF, "
-        "plafond 2 par document). "
+        "passages qui contiennent ensemble ses mots les plus rares, dans un échantillon borné). "
+        "Hybride : `Retriever.search` (k=10, dense + BM25 + RRF, plafond 2 par document). "
         "Hybride filtré : audience public + une fabrique (≈ 6 % des passages).",
         "- Insertion store : lots de `Store.batch` passages (limite du serveur, au plus 1000). "
         "RSS pic client : processus qui écrit puis interroge Chroma (base embarquée incluse en mode "

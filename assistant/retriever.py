@@ -377,9 +377,7 @@ class Retriever:
         if self.where(filters) is None:
             return None
         sets = _label_sets(self.registry)
-        total = sum(chunks for chunks, _docs in sets.values())  # the unfiltered search's whole
-        kept = sum(sets[key][0] for key in self._passing_label_sets(filters, sets))
-        return kept / total if total else None
+        return _share(sets, self._passing_label_sets(filters, sets))
 
     def _passing_label_sets(self, filters: Filters | None, sets: _Labels) -> list[tuple[Any, ...]]:
         """The registry's label sets that the filters and this audience's rule keep."""
@@ -395,20 +393,25 @@ class Retriever:
                     or (names is not None and not names & set(key[4])))
         ]
 
-    def _allowed_ids(self, filters: Filters | None) -> list[str]:
-        """The passages the filters keep, by the registry's documents and the lexical table's
-        labels: read through the doc_id index, not by a scan of the collection."""
-        sets = _label_sets(self.registry)
-        docs = [d for key in self._passing_label_sets(filters, sets) for d in sets[key][1]]
-        return self.lexical.chunk_ids(docs, **self.lexical_filters(filters))
-
     def _dense(self, vector: list[float], k: int, filters: Filters | None) -> list[Hit]:
         """Nearest passages within the filters (and the audience rule), by the route the
-        store finds cheaper for this filter's share of the collection."""
+        store finds cheaper for this filter's share of the collection.
+
+        The label sets the filter keeps give both its share and, for a narrow filter, the
+        documents whose passages Chroma should search (read through the lexical table's
+        doc_id index, not by a scan of the collection).
+        """
+        where = self.where(filters)
+        if where is None:
+            return self.store.search(vector, k)
+        sets = _label_sets(self.registry)
+        keys = self._passing_label_sets(filters, sets)
         lexical = self.lexical_filters(filters)
-        return self.store.search_filtered(vector, k, self.where(filters), self.filter_share(filters),
-                                          passing=lambda ids: self.lexical.passing(ids, **lexical),
-                                          allowed=lambda: self._allowed_ids(filters))
+        return self.store.search_filtered(
+            vector, k, where, _share(sets, keys),
+            passing=lambda ids: self.lexical.passing(ids, **lexical),
+            allowed=lambda: self.lexical.chunk_ids(_documents(sets, keys), **lexical),
+        )
 
     def _data_version(self) -> int:
         """SQLite's counter of commits by other connections (another process's ingest)."""
@@ -611,6 +614,16 @@ def _label_sets(registry: Registry) -> _Labels:
     with _LABELS_LOCK:
         _LABELS[path] = (state, sets)
     return sets
+
+
+def _share(sets: _Labels, keys: list[tuple[Any, ...]]) -> float | None:
+    """The share of all live passages (what an unfiltered search runs over) in these sets."""
+    total = sum(chunks for chunks, _docs in sets.values())
+    return sum(sets[key][0] for key in keys) / total if total else None
+
+
+def _documents(sets: _Labels, keys: list[tuple[Any, ...]]) -> list[str]:
+    return [doc for key in keys for doc in sets[key][1]]
 
 
 def _label_counts(registry: Registry) -> dict[tuple[Any, ...], int]:

@@ -124,7 +124,7 @@ def main() -> None:
 
     import numpy as np
 
-    from assistant.retriever import Filters, Retriever, _label_counts
+    from assistant.retriever import Filters, Retriever, _documents, _label_counts, _label_sets
     from ingest import store as store_module
     from ingest.lexical import _filter_sql
     from ingest.registry import Registry, connect
@@ -261,7 +261,12 @@ def main() -> None:
                 t, found = timed(chroma_filter, queries)
                 row["dense_chroma_filtre"], row["recall_chroma_filtre"] = t, recall(found, truth)
                 if len(ok) <= store_module.MAX_ALLOWED_IDS:
-                    t, _ = timed(lambda _q: retriever._allowed_ids(filters), queries[:10])
+                    def listing(_q: str) -> list[str]:  # what the narrow route lists
+                        sets = _label_sets(registry)
+                        keys = retriever._passing_label_sets(filters, sets)
+                        return retriever.lexical.chunk_ids(_documents(sets, keys), **lex)
+
+                    t, _ = timed(listing, queries[:10])
                     row["liste_ids"] = t
                     allowed = sorted(ok, key=row_of.__getitem__)
                     t, found = timed(by_ids, queries)

@@ -168,12 +168,7 @@ class Store:
             where=where or None,
             include=["documents", "metadatas", "distances"],
         )
-        return [
-            Hit(cid, doc or "", meta_lists(meta or {}), 1.0 - float(dist))
-            for cid, doc, meta, dist in zip(
-                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
-            )
-        ]
+        return _hits(res)
 
     def search_filtered(
         self, vector: list[float], k: int, where: dict[str, Any] | None, share: float | None,
@@ -222,14 +217,8 @@ class Store:
         ids = allowed()
         if not ids or len(ids) > MAX_ALLOWED_IDS:
             return self.search(vector, k, where)
-        res = self.collection.query(query_embeddings=[vector], n_results=min(k, len(ids)), ids=ids,
-                                    include=["documents", "metadatas", "distances"])
-        hits = [
-            Hit(cid, doc or "", meta_lists(meta or {}), 1.0 - float(dist))
-            for cid, doc, meta, dist in zip(
-                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
-            )
-        ]
+        hits = _hits(self.collection.query(query_embeddings=[vector], n_results=min(k, len(ids)), ids=ids,
+                                           include=["documents", "metadatas", "distances"]))
         if len(hits) < min(k, len(ids)) or not all(matches(h.meta, where) for h in hits):
             return self.search(vector, k, where)  # labels changed meanwhile: Chroma decides
         return hits
@@ -243,6 +232,16 @@ class Store:
             Hit(cid, doc or "", meta_lists(meta or {}), 0.0)
             for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
         ]
+
+
+def _hits(res: dict[str, Any]) -> list[Hit]:
+    """One query's results; cosine distance becomes similarity (1 - distance)."""
+    return [
+        Hit(cid, doc or "", meta_lists(meta or {}), 1.0 - float(dist))
+        for cid, doc, meta, dist in zip(
+            res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
+        )
+    ]
 
 
 # filtered search (Store.search_filtered): post-filter from this share of matching passages up

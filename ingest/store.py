@@ -178,7 +178,7 @@ class Store:
         """Nearest passages within a filter, by the cheapest of three routes.
 
         Chroma applies a `where` before the vector search (a metadata scan that grows with
-        the collection: 1.3 to 3.4 s at 1 000 000 passages, against 5 ms unfiltered). When the
+        the collection: 1.1 to 3.7 s at 1 000 000 passages, against 5 ms unfiltered). When the
         filter keeps a good share of the passages (`share`, estimated by the caller from the
         registry), the unfiltered nearest `k / share` (with a margin) almost surely hold `k`
         that pass it: their ids come back without labels (fetching a thousand labels from
@@ -186,7 +186,7 @@ class Store:
         copy of the labels), and only the `k` kept are read, their labels checked again.
         When the filter is narrow, `allowed` (the caller's list of the passages its labels
         say pass) lets Chroma search those ids only, which skips its metadata scan (1 000 000
-        passages, a filter keeping 0.7 %: 135 ms against 950 ms, benchmarks/filter_routes.py).
+        passages, a filter keeping 0.7 %: 129 ms against 1.1 s, benchmarks/filter_routes.py).
         Whenever a route falls short, the filtered query runs as before: a filtered search
         never returns a passage outside the filter and never fewer than exist within it.
         """

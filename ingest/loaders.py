@@ -54,7 +54,7 @@ from ingest.ocr import (
     ocr_pdf_pages,
     tesseract_available,
 )
-from ingest.properties import JUNK_TITLE_RE, split_keywords
+from ingest.properties import JUNK_TITLE_RE, core_properties, split_keywords
 
 log = logging.getLogger(__name__)
 
@@ -1286,29 +1286,9 @@ def _docx_meta(document: Any) -> dict[str, Any]:
     is read on its own: one malformed value (a date Word never wrote) loses only itself.
     """
     meta: dict[str, Any] = {}
-    try:
-        props = document.core_properties
-    except Exception as exc:  # noqa: BLE001 - malformed core.xml: metadata is optional
-        log.debug("propriétés DOCX illisibles : %s", _detail(exc))
-        props = None
-    for name, attr in (
-        ("title", "title"),
-        ("subject", "subject"),
-        ("keywords", "keywords"),
-        ("category", "category"),
-        ("description", "comments"),
-        ("created_year", "created"),
-    ):
-        if props is None:
-            break
-        try:
-            value = getattr(props, attr)
-        except Exception as exc:  # noqa: BLE001 - one broken property, the others remain
-            log.debug("propriété DOCX %s illisible : %s", attr, _detail(exc))
-            continue
+    for name, value in core_properties(document, "DOCX"):
         if name == "created_year":
-            if value is not None:
-                meta[name] = value.year
+            meta[name] = value
         elif name == "keywords":
             keywords = split_keywords(value or "")
             if keywords:

@@ -50,7 +50,7 @@ from typing import Any
 from ingest.clean import render_blocks
 from ingest.errors import IngestError
 from ingest.models import Page
-from ingest.properties import JUNK_TITLE_RE, split_keywords
+from ingest.properties import JUNK_TITLE_RE, core_properties, split_keywords
 
 log = logging.getLogger(__name__)
 
@@ -581,27 +581,9 @@ def _pptx_meta(prs: Any) -> dict[str, Any]:
     """Core properties (title, subject, keywords, category, comments, creation year) under
     the names `_docx_meta` gives them; each is read on its own."""
     meta: dict[str, Any] = {}
-    try:
-        props = prs.core_properties
-    except Exception as exc:  # noqa: BLE001 - malformed core.xml: metadata is optional
-        log.debug("propriétés PPTX illisibles : %s", type(exc).__name__)
-        return meta
-    for name, attr in (
-        ("title", "title"),
-        ("subject", "subject"),
-        ("keywords", "keywords"),
-        ("category", "category"),
-        ("description", "comments"),
-        ("created_year", "created"),
-    ):
-        try:
-            value = getattr(props, attr)
-        except Exception as exc:  # noqa: BLE001 - one broken property, the others remain
-            log.debug("propriété PPTX %s illisible : %s", attr, type(exc).__name__)
-            continue
+    for name, value in core_properties(prs, "PPTX"):
         if name == "created_year":
-            if value is not None:
-                meta[name] = value.year
+            meta[name] = value
             continue
         text = " ".join((value or "").split())[:_MAX_META_VALUE]
         if name == "keywords":

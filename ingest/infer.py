@@ -83,28 +83,74 @@ def _plausible(year: int) -> bool:
     return 1990 <= year <= _dt.date.today().year + 1
 
 
-def year(zones: list[tuple[str, str]]) -> Guess | None:
-    """The document's year: a year in its title, else the first date of its first page.
+# Documents written after the work they report: dated by the last event they recount (a
+# synthesis « des rencontres tenues entre octobre 2021 et juin 2022 » is of 2022).
+RETROSPECTIVE = frozenset({"publication", "seminaire_intersites", "feuille_de_route"})
+# A date announced as planned is not the document's own date.
+_PLANNED_RE = re.compile(
+    r"(?:horizon|d'ici|echeance|prevue?s?|programmee?s?|jusqu'(?:en|a|au)|a partir d[eu]"
+    r"|se (?:tiendra|retrouvera|reunira)|aura lieu)"
+    r"(?:\s+(?:en|pour|a|au|le|la|de|du|debut|fin|mi|l'|d'))*\s*[- ]?$"
+)
+_COLOPHON_RE = re.compile(
+    r"[^.\n]*\b(?:depot legal|achev\w* d'imprimer|date de (?:publication|parution)"
+    r"|publie(?:e|s)? le|paru(?:e|s)? le)\b[^.\n]*"
+)
 
-    A year after « horizon », « d'ici », « en » on the first page is a target, not a date;
-    a bare year counts only when no dated line (« 12 mars 2021 », « mars 2021 ») exists.
+
+# The years of a period (« 2022-2025 », « 2019/20 »): a plan's span, not a date.
+_PERIOD_RE = re.compile(r"\s?[-–—]\s?(?:19|20)\d\d\b|/\d\d\b")
+_PERIOD_END_RE = re.compile(r"(?:19|20)\d\d\s?[-–—]\s?$")
+
+
+def colophon(text: str) -> str:
+    """The colophon lines of a document's last page (« Dépôt légal décembre 2020 »): the most
+    explicit date a publication gives itself."""
+    folded = fold(text).replace("’", "'")
+    return "\n".join(m.group(0) for m in _COLOPHON_RE.finditer(folded))
+
+
+def _years(text: str, bare: bool) -> list[int]:
+    """The years a text dates, in order: full dates, and bare years when `bare` (never a
+    horizon, a plan, a percentage or a « 2021-2023 » period)."""
+    found: list[tuple[int, int]] = []
+    taken: list[range] = []
+    for m in _DATE_RE.finditer(text):
+        y = int(next(g for g in m.groups() if g))
+        taken.append(range(m.start(), m.end()))
+        if _plausible(y) and not _PLANNED_RE.search(text[max(0, m.start() - 40): m.start()]):
+            found.append((m.start(), y))
+    if bare:
+        for m in _YEAR_RE.finditer(text):
+            y = int(m.group(1))
+            before = text[max(0, m.start() - 40): m.start()]
+            if (any(m.start() in r for r in taken) or _PERIOD_RE.match(text, m.end())
+                    or _PERIOD_END_RE.search(before)):
+                continue
+            if (_plausible(y) and y <= _dt.date.today().year and not _FUTURE_RE.search(before[-20:])
+                    and not _PLANNED_RE.search(before)):
+                found.append((m.start(), y))
+    return [y for _, y in sorted(found)]
+
+
+def year(zones: list[tuple[str, str]], retrospective: bool = False) -> Guess | None:
+    """The document's year, read zone by zone in the order given (title, subject, colophon,
+    presentation, first page…): the first zone that dates anything decides.
+
+    Within a zone, a report of past work (`retrospective`) takes the latest date it gives,
+    anything else its first: a compte rendu opens on the day of its meeting, a synthesis
+    is written after the last seminar it recounts. A year after « horizon », « d'ici »,
+    « prévu en » is a target, not a date; on the first page, a bare year counts only when
+    no dated line (« 12 mars 2021 », « mars 2021 ») exists.
     """
     for label, text in zones:
         folded = fold(text).replace("’", "'")
-        if label == "titre" or label == "sujet":
-            years = [int(y) for y in _YEAR_RE.findall(folded) if _plausible(int(y))]
-            if years:
-                return Guess(years[0], label)
-            continue
-        for m in _DATE_RE.finditer(folded):
-            y = int(next(g for g in m.groups() if g))
-            if _plausible(y):
-                return Guess(y, f"{label} (date)")
-        for m in _YEAR_RE.finditer(folded):
-            y = int(m.group(1))
-            before = folded[max(0, m.start() - 20): m.start()]
-            if _plausible(y) and y <= _dt.date.today().year and not _FUTURE_RE.search(before):
-                return Guess(y, label)
+        if label == "première page":
+            years = _years(folded, bare=False) or _years(folded, bare=True)[:1]
+        else:
+            years = _years(folded, bare=True)
+        if years:
+            return Guess(max(years) if retrospective else years[0], label)
     return None
 
 

@@ -28,7 +28,7 @@ from ingest.models import DOC_TYPES, DocMeta, LoadedDocument
 MANIFEST_NAME = "manifest.yaml"
 SIDECAR_SUFFIX = ".meta.yaml"
 # Bumped when inference changes: an index built by older rules is relabelled (no re-embedding).
-RULES_VERSION = "3"
+RULES_VERSION = "4"
 
 SRC_MANIFEST = "manifeste"
 SRC_SIDECAR = "fiche .meta.yaml"
@@ -210,6 +210,46 @@ def _first_heading(loaded: LoadedDocument) -> str | None:
     return None
 
 
+def _presentation(loaded: LoadedDocument, limit: int = 1200) -> str:
+    """The paragraphs between a document's title and its first section: where a report says
+    what it is and when it was made (« Compte rendu de la séance du 17 mars 2021 »,
+    « Document issu des séminaires tenus entre mars 2021 et février 2022 »). A document
+    without headings gives its opening lines instead."""
+    blocks = [b for page in loaded.pages[:2] for b in page.blocks]
+    first = next((i for i, (kind, text) in enumerate(blocks)
+                  if kind.startswith("heading") and text.strip()), None)
+    if first is None:
+        return _head(loaded)[:limit // 2]
+    out: list[str] = []
+    for kind, text in blocks[first + 1:]:
+        if sum(map(len, out)) >= limit:
+            break
+        if kind.startswith("heading"):
+            if out:
+                break
+            continue  # a title followed at once by a section: its first paragraphs present it
+        out.append(text)
+    return "\n".join(out)[:limit]
+
+
+_CALENDAR_RE = re.compile(r"\b(?:calendrier|planning|deroule|phasage|delais? d'execution)", re.I)
+
+
+def _calendar(loaded: LoadedDocument, limit: int = 1200) -> str:
+    """The sections a tender titles « Calendrier » (or « Déroulé », « Phasage »): their first
+    step says when the mission starts."""
+    out: list[str] = []
+    inside = False
+    for kind, text in (b for page in loaded.pages for b in page.blocks):
+        if kind.startswith("heading"):
+            inside = bool(_CALENDAR_RE.search(fold(text)))
+        elif inside:
+            out.append(text)
+            if sum(map(len, out)) >= limit:
+                break
+    return "\n".join(out)[:limit]
+
+
 def _head(loaded: LoadedDocument) -> str:
     """The first page, or the first screenful of a document without pages."""
     if not loaded.pages:
@@ -266,12 +306,13 @@ def resolve(
              ("premier titre", heading or ""), ("première page", head)]
 
     fab, fabrique_named = _fabrique(chosen, provenance, zones, catalog, conflicts)
+    presentation = _presentation(loaded)
 
     doc_type = chosen.get("doc_type")
     if doc_type not in DOC_TYPES:
         from ingest import infer
 
-        guess = infer.doc_type(zones[:4], head)
+        guess = infer.doc_type([*zones[:4], ("présentation", presentation)], head)
         doc_type = guess.value if guess else "autre"
         provenance["doc_type"] = f"{SRC_TEXT} ({guess.evidence})" if guess else ""
 
@@ -279,11 +320,17 @@ def resolve(
     if year is None:
         from ingest import infer
 
-        in_title = infer.year([("titre", str(title)), ("sujet", subject)])
         edition = infer.edition_year(head)
         if fab is not None and not fab.year and edition:
             fab.year = edition  # a fabrique this document reveals (or declares) learns its year
-        guess = in_title or (None if fab and fab.year else infer.year([("première page", head)]))
+        last = loaded.pages[-1].text[-HEAD_CHARS:] if loaded.pages else ""
+        own = [("titre", str(title)), ("sujet", subject), ("colophon", infer.colophon(last)),
+               ("présentation", presentation)]
+        if doc_type == "cahier_des_charges":
+            own.append(("calendrier", _calendar(loaded)))
+        guess = infer.year(own, retrospective=doc_type in infer.RETROSPECTIVE)
+        if guess is None and not (fab and fab.year):
+            guess = infer.year([("première page", head)])
         if guess:
             year, provenance["year"] = int(guess.value), f"{SRC_TEXT} ({guess.evidence})"
         elif fab and fab.year:

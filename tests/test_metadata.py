@@ -154,6 +154,53 @@ def test_year_comes_from_title_then_first_dated_line_not_from_the_most_frequent(
     assert edition_year("La Fabrique Prospective conduite de juin 2021 à juillet 2022") == 2021
 
 
+def _resolved(tmp_path: Path, name: str, text: str, catalog: Catalog | None = None):
+    from ingest.loaders import load
+    from ingest.metadata import Manifest, resolve
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return resolve(path, load(path), Manifest(), name, catalog or Catalog([]))
+
+
+def test_a_document_is_dated_by_what_it_says_of_itself(tmp_path):
+    # a compte rendu: its meeting, not the next one it announces nor the law it recalls, nor
+    # the 2020 edition of its fabrique
+    catalog = Catalog([Fabrique("cyber", "Cybersécurité des collectivités bretonnes", 2020)])
+    cr = _resolved(tmp_path, "cr.md", (
+        "# Séminaire local n°2 — Lannion\n\nFabrique prospective « Cybersécurité des collectivités "
+        "bretonnes ». Compte rendu de la séance du mercredi 17 mars 2021. Le groupe se retrouvera "
+        "en juin 2022.\n\n## Contexte\n\nLa loi du 7 août 2015 a changé la carte.\n"), catalog)
+    assert cr.year == 2021 and cr.provenance["year"] == "déduit du texte (présentation)"
+    # a synthesis is written after the last meeting it recounts
+    synthesis = _resolved(tmp_path, "s.md", (
+        "# Ce que quatre communes ont appris\n\nSynthèse des séminaires intersites tenus entre "
+        "octobre 2021 et juin 2022.\n\n## Apports\n\nLe premier séminaire, en octobre 2021…\n"))
+    assert synthesis.doc_type == "seminaire_intersites", "the presentation says what it is"
+    assert synthesis.year == 2022
+    # a roadmap: the period of its actions and its horizon are plans, not its date
+    roadmap = _resolved(tmp_path, "f.md", (
+        "# Feuille de route de Lannion\n\nDocument issu des séminaires tenus entre mars 2021 et "
+        "février 2022. Le programme couvre la période 2022-2025, à l'horizon 2040.\n"))
+    assert roadmap.doc_type == "feuille_de_route" and roadmap.year == 2022
+    # a publication: its colophon outranks the span of the work it reports
+    publication = _resolved(tmp_path, "p.md", (
+        "# Enseignements de la Fabrique\n\nRésultats de la Fabrique conduite de mi-2018 à fin "
+        "2019.\n\n## Ce qui a marché\n\nDes coopérations.\n\nDépôt légal décembre 2020.\n"))
+    assert publication.year == 2020 and publication.provenance["year"].endswith("(colophon)")
+    # a tender dates itself by its calendar, not by the context its first page recalls
+    tender = _resolved(tmp_path, "c.md", (
+        "# Cahier des charges de la mission\n\nConsultation organisée par l'Agence.\n\n"
+        "## Contexte\n\nLe programme, lancé fin 2018, réunit des intercommunalités.\n\n"
+        "## Calendrier indicatif\n\n- Octobre 2019 : notification\n- Novembre 2020 : rapport\n"))
+    assert tender.doc_type == "cahier_des_charges" and tender.year == 2019
+    # a document that gives no date of its own takes its fabrique's
+    undated = _resolved(tmp_path, "u.md", (
+        "# Note\n\nFabrique prospective « Cybersécurité des collectivités bretonnes ». "
+        "Points à trancher.\n"), catalog)
+    assert undated.year == 2020 and undated.provenance["year"] == "année de la fabrique"
+
+
 def test_sidecar_correction_relabels_without_re_embedding(tmp_path, store_dir):
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -55,6 +55,17 @@ def test_refusal_names_a_place_no_document_gives(answerer, coast):
     assert "« Saint-Malo »" in ans.text
 
 
+def test_a_place_opening_the_question_is_a_name_too(answerer, coast):
+    # every first word has a capital: the official list tells « Saint-Malo » from « Comment »
+    assert [(e.text, e.kind) for e in key_elements("Saint-Malo : comment protéger les digues ?")][0] == (
+        "Saint-Malo", "nom")
+    assert all(e.kind == "terme" for e in key_elements("Digues : comment Lacanau les protège-t-elle ?")
+               if e.text == "Digues")
+    ans = answerer.answer("Saint-Malo : comment protéger les digues de l'érosion ?", coast)
+    assert ans.text.startswith(REFUSAL)
+    assert "« Saint-Malo »" in ans.text
+
+
 def test_a_fabrique_the_corpus_does_not_hold_is_refused(answerer, coast):
     question = ("Quelles pistes la Fabrique prospective sur l'intelligence artificielle dans les mairies "
                 "a-t-elle retenues ?")

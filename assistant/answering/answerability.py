@@ -80,7 +80,8 @@ def key_elements(question: str) -> list[Element]:
     i = 0
     while i < len(ws):
         w = ws[i]
-        if i > 0 and w[:1].isupper() and fold(w) not in _FRAME_NAMES:
+        if (w[:1].isupper() and fold(w) not in _FRAME_NAMES
+                and (i > 0 or _place_first(question, ws))):
             run = [w]
             j = i + 1
             while j < len(ws):
@@ -110,6 +111,17 @@ def key_elements(question: str) -> list[Element]:
         seen.add(s)
         terms.append(Element(ws[i], frozenset({s}), "terme", _phrase(question, ws, i, used, verbs)))
     return names + terms
+
+
+def _place_first(question: str, ws: list[str]) -> bool:
+    """Is the question's first word a place (« Mulhouse : quelles actions… ? »)? Every first
+    word has a capital, so only the official list of communes and EPCI can tell a name from
+    « Comment » or « Plan »."""
+    from ingest.gazetteer import Gazetteer
+
+    first = fold(ws[0])
+    return any(fold(m.name).replace("-", " ").split(" ")[0] == first
+               for m in Gazetteer.default().find(question, title=question))
 
 
 # Verbs of a question say what is asked (« organisent-ils », « a-t-elle prévu », « pour

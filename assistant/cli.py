@@ -415,7 +415,8 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fabrique", help="fabrique : identifiant ou intitulé, même partiel (voir `stats`)")
     p.add_argument("--territory", help="territoire, sous n'importe quel nom (ex. Arras, « CU d'Arras »)")
-    p.add_argument("--year", help="année ou intervalle (2019 ou 2019-2021)")
+    p.add_argument("--year", help="année du document (réunion, validation, publication ; pas l'édition de "
+                                  "sa fabrique) ou intervalle (2019 ou 2019-2021)")
     p.add_argument("--type", help=f"type de document : {', '.join(DOC_TYPES)} ou son nom (« compte rendu »)")
 
 

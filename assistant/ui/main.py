@@ -29,6 +29,8 @@ MODES = {
     "draft": "Rédiger une feuille de route",
 }
 ALL = ""  # the « no filter » choice of a selectbox
+YEAR_HELP = ("Année où le document est daté : réunion d'un compte rendu, validation d'une feuille de route, "
+             "parution d'une publication (et non l'année de lancement de sa fabrique).")
 
 _CSS = """
 <style>
@@ -96,7 +98,7 @@ def sidebar_filters(options: IndexOptions) -> Filters:
             # a kept range is clamped to the years the index has now
             st.session_state["f_years"] = (max(lo, min(kept[0], hi)), min(hi, max(kept[1], lo)))
         st.session_state["f_years_bounds"] = (lo, hi)
-        chosen = sb.slider("Année", min_value=lo, max_value=hi, step=1, key="f_years",
+        chosen = sb.slider("Année", min_value=lo, max_value=hi, step=1, key="f_years", help=YEAR_HELP,
                            **({} if kept is not None else {"value": (lo, hi)}))
         if tuple(chosen) != (lo, hi):
             year_from, year_to = int(chosen[0]), int(chosen[1])

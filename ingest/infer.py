@@ -75,8 +75,9 @@ _DATE_RE = re.compile(
     r"|\b((?:19|20)\d\d)-\d\d-\d\d\b"
 )
 _YEAR_RE = re.compile(r"(?<![\d/.,-])((?:19|20)\d\d)(?![\d%])")
-# A year announced as a horizon or a projection is not the document's date.
-_FUTURE_RE = re.compile(r"(?:horizon|d'ici|a l'echeance|echeance|projections?|en|vers|avant|jusqu'en)\s*$")
+# A bare year after these is a projection more often than a date (« en 2030 », « vers 2035 »);
+# horizons and plans are _PLANNED_RE's, for bare years and dates alike.
+_FUTURE_RE = re.compile(r"(?:projections?|en|vers|avant)\s*$")
 
 
 def _plausible(year: int) -> bool:

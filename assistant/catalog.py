@@ -142,6 +142,7 @@ class IndexOptions:
     """Filter choices and counts, from the documents this audience can see."""
 
     fabriques: dict[str, str] = field(default_factory=dict)  # id -> title
+    fabrique_years: dict[str, int] = field(default_factory=dict)  # id -> edition, when known
     years: list[int] = field(default_factory=list)
     territories: list[str] = field(default_factory=list)
     doc_types: list[str] = field(default_factory=list)
@@ -152,6 +153,13 @@ class IndexOptions:
     @property
     def empty(self) -> bool:
         return self.documents == 0
+
+
+def fabrique_year(meta: dict[str, Any]) -> int | None:
+    """A document's fabrique's edition year, as the ingest knew it (None in an index built
+    before it was recorded)."""
+    value = meta.get("fabrique_year")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def index_options(records: list[Record], audience: str) -> IndexOptions:
@@ -169,6 +177,9 @@ def index_options(records: list[Record], audience: str) -> IndexOptions:
         opts.passages += r.chunks
         if m.get("fabrique"):
             fabriques[str(m["fabrique"])] = str(m.get("fabrique_title") or m["fabrique"])
+            edition = fabrique_year(m)
+            if edition is not None:
+                opts.fabrique_years[str(m["fabrique"])] = edition
         if isinstance(m.get("year"), int):
             years.add(int(m["year"]))
         territories.update(str(t) for t in m.get("territories") or [])
@@ -340,7 +351,7 @@ def collect_stats(records: list[Record]) -> dict[str, Any]:
     """
     ok = [r for r in records if r.status != "failed"]
     fabriques: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"title": "", "documents": 0, "chunks": 0, "doc_types": Counter()}
+        lambda: {"title": "", "year": None, "documents": 0, "chunks": 0, "doc_types": Counter()}
     )
     by_type: Counter[str] = Counter()
     by_year: Counter[str] = Counter()
@@ -348,6 +359,7 @@ def collect_stats(records: list[Record]) -> dict[str, Any]:
         fid = str(r.meta.get("fabrique") or "")
         f = fabriques[fid]
         f["title"] = f["title"] or str(r.meta.get("fabrique_title") or "")
+        f["year"] = f["year"] or fabrique_year(r.meta)
         f["documents"] += 1
         f["chunks"] += r.chunks
         f["doc_types"][r.meta.get("doc_type", "autre")] += 1
@@ -360,7 +372,7 @@ def collect_stats(records: list[Record]) -> dict[str, Any]:
         "failed": [{"path": r.path, "error": r.error} for r in records if r.status == "failed"],
         "fabriques": [
             # documents without fabrique keep the pseudo-id of the JSON contract, "(sans fabrique)"
-            {"id": fid or NO_FABRIQUE_ID, "title": f["title"] or fid or NO_FABRIQUE_ID,
+            {"id": fid or NO_FABRIQUE_ID, "title": f["title"] or fid or NO_FABRIQUE_ID, "year": f["year"],
              "documents": f["documents"], "chunks": f["chunks"], "doc_types": dict(f["doc_types"])}
             for fid, f in sorted(fabriques.items(), key=lambda kv: (not kv[0], kv[0]))
         ],
@@ -390,6 +402,7 @@ def document_row(r: Any) -> dict[str, Any]:
         "title": str(m.get("title") or ""),
         "fabrique": str(m.get("fabrique") or ""),
         "fabrique_title": str(m.get("fabrique_title") or ""),
+        "fabrique_year": fabrique_year(m),
         "doc_type": str(m.get("doc_type") or ""),
         "year": m.get("year") if isinstance(m.get("year"), int) else None,
         "territories": [str(t) for t in m.get("territories") or []],

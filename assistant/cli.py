@@ -73,6 +73,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         print(
             f"Ajoutés : {len(report.added)} · mis à jour : {len(report.updated)} · "
+            f"métadonnées seules : {len(report.relabelled)} · "
             f"inchangés : {len(report.unchanged)} · retirés : {len(report.removed)} · "
             f"en échec : {len(report.failed)}"
         )
@@ -136,7 +137,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             continue
         print(f"  {f['id']:<50} {counts}")
         if f["title"] != f["id"]:
-            print(f"      « {f['title']} »")
+            edition = f" (lancée en {f['year']})" if f.get("year") else ""
+            print(f"      « {f['title']} »{edition}")
     print("\nPar type : " + ", ".join(f"{k} {v}" for k, v in stats["doc_types"].items()))
     print("Par année : " + ", ".join(f"{k} {v}" for k, v in stats["years"].items()))
     if stats["failed"]:

@@ -123,6 +123,8 @@ class Catalog:
             return fab
         for alias in fab.names():
             self.remember(known, alias)
+        if known.year is None and fab.year:
+            known.year = fab.year
         return known
 
     def get(self, fabrique_id: str) -> Fabrique | None:

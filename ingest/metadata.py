@@ -28,7 +28,7 @@ from ingest.models import DOC_TYPES, DocMeta, LoadedDocument
 MANIFEST_NAME = "manifest.yaml"
 SIDECAR_SUFFIX = ".meta.yaml"
 # Bumped when inference changes: an index built by older rules is relabelled (no re-embedding).
-RULES_VERSION = "4"
+RULES_VERSION = "5"
 
 SRC_MANIFEST = "manifeste"
 SRC_SIDECAR = "fiche .meta.yaml"
@@ -371,6 +371,7 @@ def resolve(
         doc_type=str(doc_type),
         fabrique=fab.id if fab else "",
         fabrique_title=fab.title if fab else "",
+        fabrique_year=fab.year if fab and fab.year else None,
         year=year,
         territories=territories,
         partners=partners,

@@ -63,7 +63,8 @@ class DocMeta:
     doc_type: str = "autre"
     fabrique: str = ""
     fabrique_title: str = ""
-    year: int | None = None
+    year: int | None = None  # the year the document dates itself
+    fabrique_year: int | None = None  # its fabrique's edition (launch year), when known
     territories: list[str] = field(default_factory=list)
     partners: list[str] = field(default_factory=list)
     visibility: str = "public"

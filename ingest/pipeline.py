@@ -161,8 +161,8 @@ class Ingestor:
             fallback = self.manifest_fallback
             known = Manifest.load(fallback).fabriques.values() if fallback and fallback.is_file() else []
             catalog = Catalog(known)
-            for fid, title, names in self.registry.learned_fabriques():
-                catalog.add(Fabrique(id=fid, title=title, aliases=names, origin="index"))
+            for fid, title, year, names in self.registry.learned_fabriques():
+                catalog.add(Fabrique(id=fid, title=title, year=year, aliases=names, origin="index"))
             self._catalog = catalog
         return self._catalog
 

@@ -201,6 +201,32 @@ def test_a_document_is_dated_by_what_it_says_of_itself(tmp_path):
     assert undated.year == 2020 and undated.provenance["year"] == "année de la fabrique"
 
 
+def test_a_fabrique_keeps_its_edition_apart_from_its_documents_years(tmp_path, store_dir):
+    docs = tmp_path / "a"
+    docs.mkdir()
+    (docs / "cr-lannion-1.md").write_text(CYBER_1.replace(
+        "». Réunion", "», conduite de janvier 2024 à mars 2025. Réunion"), encoding="utf-8")
+    _ingestor(store_dir, CountingEmbeddings()).run([docs])
+    later = tmp_path / "b"
+    later.mkdir()
+    (later / "synthese.md").write_text(CYBER_2.replace("de 2024.", "de 2024, parue en mai 2025."),
+                                       encoding="utf-8")
+    ing = _ingestor(store_dir, CountingEmbeddings())
+    ing.run([later])
+    meta = {Path(r.path).name: r.meta for r in ing.registry.all()}
+    # each document its own date; the fabrique its launch, learned from the first document
+    # and known to a later ingest that reads a document silent about it
+    assert meta["cr-lannion-1.md"]["year"] == 2024 and meta["synthese.md"]["year"] == 2025
+    assert meta["cr-lannion-1.md"]["fabrique_year"] == meta["synthese.md"]["fabrique_year"] == 2024
+
+    from assistant.catalog import collect_stats, document_row, index_options
+
+    records = ing.registry.all()
+    assert {document_row(r)["fabrique_year"] for r in records} == {2024}
+    assert index_options(records, "public").fabrique_years == {meta["synthese.md"]["fabrique"]: 2024}
+    assert [f["year"] for f in collect_stats(records)["fabriques"]] == [2024]
+
+
 def test_sidecar_correction_relabels_without_re_embedding(tmp_path, store_dir):
     docs = tmp_path / "docs"
     docs.mkdir()

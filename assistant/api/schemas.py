@@ -208,8 +208,9 @@ class DocumentOut(_Out):
     title: str
     fabrique: str
     fabrique_title: str
+    fabrique_year: int | None = Field(None, description="Année de lancement de la fabrique, si connue.")
     doc_type: str
-    year: int | None
+    year: int | None = Field(description="Année où le document est daté (réunion, validation, parution).")
     territories: list[str]
     visibility: str
     status: str

@@ -30,7 +30,8 @@ MODES = {
 }
 ALL = ""  # the « no filter » choice of a selectbox
 YEAR_HELP = ("Année où le document est daté : réunion d'un compte rendu, validation d'une feuille de route, "
-             "parution d'une publication (et non l'année de lancement de sa fabrique).")
+             "parution d'une publication ; l'année de lancement d'une fabrique, quand elle est connue, "
+             "suit son titre dans le filtre Fabrique.")
 
 _CSS = """
 <style>
@@ -77,6 +78,13 @@ def _reset_filters() -> None:
         st.session_state.pop(key, None)
 
 
+def _fabrique_label(options: IndexOptions, fabrique: str) -> str:
+    """Its title, and its edition when known: the year filter is the documents' own."""
+    title = options.fabriques.get(fabrique, fabrique)
+    year = options.fabrique_years.get(fabrique)
+    return f"{title} ({year})" if year else title
+
+
 def sidebar_filters(options: IndexOptions) -> Filters:
     """Search filters, with choices taken from the documents this audience can see."""
     sb = st.sidebar
@@ -86,7 +94,7 @@ def sidebar_filters(options: IndexOptions) -> Filters:
     _valid_choice("f_type", [ALL, *options.doc_types])
     fabrique = sb.selectbox(
         "Fabrique", [ALL, *options.fabriques], key="f_fabrique",
-        format_func=lambda f: "Toutes les fabriques" if f == ALL else options.fabriques.get(f, f),
+        format_func=lambda f: "Toutes les fabriques" if f == ALL else _fabrique_label(options, f),
     )
     year_from = year_to = None
     if len(options.years) > 1:

@@ -234,6 +234,8 @@ def test_territory_filter_changes_results(app):
 def test_filter_options_come_from_the_index(app):
     fab = app.selectbox(key="f_fabrique")
     assert FABRIQUE in fab.options or any("senior" in str(o).lower() for o in fab.options)
+    # the year filter is the documents' own: a fabrique's launch year is read beside its title
+    assert any("senior" in str(o).lower() and str(o).endswith("(2022)") for o in fab.options), fab.options
     assert "Lorient" in app.selectbox(key="f_territory").options
     assert app.slider(key="f_years").value == (2019, 2022)
 

@@ -78,6 +78,32 @@ def test_a_fabrique_the_corpus_does_not_hold_is_refused(answerer, coast):
     assert not fabrique_present("la nature dans les quartiers prioritaires", [other])
 
 
+def test_a_section_title_does_not_make_another_fabrique(answerer):
+    # a section of the nature fabrique's publication speaks of food: the food fabrique is still absent
+    nature = ("nature-qpv", "La nature dans les quartiers prioritaires")
+    passages = [_p(1, "Les jardins partagés des quartiers prioritaires relient la nature, l'emploi et "
+                      "l'alimentation : ils fournissent des légumes aux épiceries solidaires.",
+                   "La nature dans les quartiers prioritaires — Enseignements de la Fabrique Prospective",
+                   territories=["Grasse"], fabrique=nature, doc_type="publication",
+                   section="Enseignement n°3 : relier nature, emploi et alimentation")]
+    ans = answerer.answer("Quelles pistes la Fabrique sur l'alimentation dans les quartiers prioritaires "
+                          "a-t-elle retenues ?", passages)
+    assert ans.refused, ans.text
+    assert "Fabrique « l'alimentation dans les quartiers prioritaires »" in ans.text
+    # the fabrique itself, named by its theme, is found
+    assert not answerer.answer("Quelles pistes la Fabrique sur la nature dans les quartiers prioritaires "
+                               "a-t-elle retenues ?", passages).refused
+
+
+def test_a_place_the_question_does_not_capitalise_is_a_name(answerer, coast):
+    # « Pays basque »: the official list of EPCI knows it, whatever the capitals
+    elements = key_elements("Combien de communes compte la communauté d'agglomération du Pays basque ?")
+    assert ("Pays basque", "nom") in [(e.text, e.kind) for e in elements]
+    assert "basque" not in [e.text for e in elements if e.kind == "terme"]
+    ans = answerer.answer("Combien de communes compte la communauté d'agglomération du Pays basque ?", coast)
+    assert ans.refused and "« Pays basque »" in ans.text
+
+
 def test_a_territory_named_by_its_commune_is_found_in_its_epci_documents(answerer, coast):
     # « Carcans » is a commune of the CC Médoc Atlantique: the EPCI's document speaks for it
     ans = answerer.answer("Qu'a financé la communauté de communes de Carcans pour suivre le trait de côte ?",

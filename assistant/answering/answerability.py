@@ -100,6 +100,14 @@ def key_elements(question: str) -> list[Element]:
             i = j
             continue
         i += 1
+    for place in _places(question):
+        stems = frozenset(stem(w) for w in place.split() if fold(w) not in _CONNECTORS)
+        if any(fold(n.text) == fold(place) for n in names):
+            continue
+        if stems and not stems <= used:  # « du Pays basque »: a name the capitals cut short
+            names = [n for n in names if not n.stems < stems]
+            names.append(Element(place, stems, "nom"))
+            used |= stems
     verbs = frozenset(_verbs(question))
     key = [i for i, w in enumerate(ws) if _is_term(w, used, verbs)]
     terms = []
@@ -122,6 +130,27 @@ def _place_first(question: str, ws: list[str]) -> bool:
     first = fold(ws[0])
     return any(fold(m.name).replace("-", " ").split(" ")[0] == first
                for m in Gazetteer.default().find(question, title=question))
+
+
+def _places(question: str) -> list[str]:
+    """The communes and EPCI the official list finds in the question, by their short name
+    (« pays basque » for « la communauté d'agglomération du Pays basque »): a place is a name
+    even when the question does not capitalise all its words."""
+    from ingest.gazetteer import Gazetteer
+
+    ws = words(question)
+    folded = [fold(w).replace("-", " ") for w in ws]
+    out = []
+    for m in Gazetteer.default().find(question, title=question):
+        core = Gazetteer._cores(m.name)[-1]
+        for i in range(len(ws)):  # as the question writes it (« Pays basque »)
+            j = i
+            while j < len(ws) and len(" ".join(folded[i:j])) < len(core):
+                j += 1
+            if " ".join(folded[i:j]) == core:
+                out.append(_as_written(question, ws[i:j]))
+                break
+    return out
 
 
 # Verbs of a question say what is asked (« organisent-ils », « a-t-elle prévu », « pour
@@ -254,11 +283,15 @@ def supports(
     embed_query: Callable[[str], np.ndarray] | None,
     same_territory: Callable[[str, str], bool] | None = None,
     territories: Sequence[str] = (),
+    titles: Sequence[str] = (),
 ) -> list[Support]:
     """How much the retrieved passages speak of each key element of the question.
 
     `passage_contexts` are what a passage is about beyond its words (title, section,
-    territories, fabrique); `sentence_vectors` the embedded best sentences, which a term
+    territories, fabrique); `titles` the titles of the passages' documents and fabriques,
+    which alone can hold a named fabrique (a section « relier nature, emploi et alimentation »
+    beside the title « La nature dans les quartiers prioritaires » does not make it a fabrique
+    on food); `sentence_vectors` the embedded best sentences, which a term
     absent by its words may still be close to. Kept apart from the decision so that the
     evaluation can calibrate the cosine that counts without recomputing anything.
     """
@@ -276,8 +309,8 @@ def supports(
         # a fabrique the question names is one of the fabriques the passages come from
         from ingest.fabriques import named_fabriques
 
-        titles = [line for c in passage_contexts for line in c.split("\n")]
-        titles += [n for t in passage_texts for n in named_fabriques(t)]  # « Fabrique « X » » in the text
+        # and « Fabrique « X » » in the text
+        titles = [*titles, *(n for t in passage_texts for n in named_fabriques(t))]
         el = Element(fabrique, frozenset(), "fabrique")
         out.append(Support(el, 1.0 if fabrique_present(fabrique, titles) else 0.0))
     for el in elements:

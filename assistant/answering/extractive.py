@@ -448,12 +448,13 @@ class EvidenceScorer:
         return supports(
             question,
             [p.text for p in passages],
-            # one line per title: fabrique names are matched line by line
-            [f"{_context_text(p)}\n{p.meta.get('fabrique_title') or ''}" for p in passages],
+            [f"{_context_text(p)} {p.meta.get('fabrique_title') or ''}" for p in passages],
             np.stack(vecs) if vecs else None,
             lambda text: _CACHE.embed_query(self.embeddings, text),
             Gazetteer.default().same_territory,
             sorted({str(t) for p in passages for t in p.meta.get("territories") or []}),
+            sorted({str(t) for p in passages
+                    for t in (p.meta.get("title"), p.meta.get("fabrique_title")) if t}),
         )
 
 

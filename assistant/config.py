@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         "('relative', best on the gold set) or reciprocal rank fusion ('rrf').",
     )
     answer_k: int = Field(default=15, ge=1, le=50, description="Passages read to answer a question.")
+    compare_scope: int = Field(default=1, ge=1, le=20,
+                               description="A comparison reads every territory of the fabriques of "
+                                           "this many best passages.")
+    compare_per_territory: int = Field(default=2, ge=0, le=10,
+                                       description="Passages read from each territory's own documents "
+                                                   "when comparing (0 = none).")
     answer_per_doc: int = Field(
         default=3, ge=1, le=20, description="Most passages of one document read to answer."
     )

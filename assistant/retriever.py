@@ -344,6 +344,18 @@ class Retriever:
         self._territories: tuple[tuple[int, int], list[str]] | None = None
         self._resolved: dict[str, list[str]] = {}
 
+    def own_territories(self, fabrique: str) -> list[str]:
+        """The territories of a fabrique that have documents of their own (reports, roadmaps)
+        this audience may see, most passages first."""
+        counts: dict[str, int] = {}
+        for (fab, doc_type, _year, visibility, terrs), (chunks, _docs) in _label_sets(self.registry).items():
+            if fab != fabrique or (self.audience == "public" and visibility != "public"):
+                continue
+            terr = own_territory({"territories": list(terrs), "doc_type": doc_type})
+            if terr:
+                counts[terr] = counts.get(terr, 0) + chunks
+        return sorted(counts, key=lambda t: (-counts[t], t))
+
     def known_territories(self) -> list[str]:
         """Territory names of the documents this audience may see, re-read only when the
         registry changed (a filtered search resolves the name twice, once per side).
@@ -629,6 +641,67 @@ def _documents(sets: _Labels, keys: list[tuple[Any, ...]]) -> list[str]:
 def _label_counts(registry: Registry) -> dict[tuple[Any, ...], int]:
     """Live passages per (fabrique, type, year, visibility, territories), per registry state."""
     return {key: chunks for key, (chunks, _docs) in _label_sets(registry).items()}
+
+
+# Kinds of document that speak for the whole fabrique, even when their metadata list one territory
+# (the senior fabrique's synthesis is filed under Jonzac alone but sums up all its towns).
+FABRIQUE_WIDE = frozenset({"seminaire_intersites", "publication", "cahier_des_charges"})
+
+
+def own_territory(meta: dict[str, Any]) -> str | None:
+    """The territory a document belongs to: its only territory, unless it speaks for the whole
+    fabrique by its kind (synthesis, publication, terms of reference)."""
+    terrs = [str(t).strip() for t in meta.get("territories") or [] if str(t).strip()]
+    if len(terrs) == 1 and meta.get("doc_type") not in FABRIQUE_WIDE:
+        return terrs[0]
+    return None
+
+
+def compare_context(retriever: Retriever, question: str, filters: Filters | None, settings: Any,
+                    k: int | None = None) -> list[Passage]:
+    """The passages a comparison is read from: those of an answer, plus, for every territory of
+    the fabriques that answer (those of the best `compare_scope` passages; the ones the
+    question names, if it names some), the best passages of its own documents
+    (`compare_per_territory`), when none was read.
+
+    A comparison asks how each territory did; one search ranks by closeness to the question,
+    so a synthesis that sums up every site, or the one roadmap that uses the question's words,
+    fills the list and the other territories get no row although their reports speak of the
+    theme in their own words.
+    """
+    passages = answer_context(retriever, question, filters, settings, k)
+    base = filters or Filters()
+    if base.territory or settings.compare_per_territory <= 0:
+        return passages  # one territory asked: nothing to compare it with
+    fabriques = [base.fabrique] if base.fabrique else list(dict.fromkeys(
+        str(p.meta.get("fabrique") or "") for p in passages[:settings.compare_scope]))
+    have = {p.chunk_id for p in passages}
+    read = {own_territory(p.meta) for p in passages} - {None}
+    extra: list[Passage] = []
+    asked = f" {territory_key(question)} "
+    for fabrique in (f for f in fabriques if f):
+        sites = retriever.own_territories(fabrique)
+        # « … à Lorient et à Colmar ? »: the territories the question names, not all of them
+        named = [t for t in sites if f" {territory_core(t)} " in asked]
+        for terr in named or sites:
+            if terr in read:
+                continue
+            # the fabrique's syntheses name every territory: at most `compare_per_territory`
+            # passages per document leaves room for the territory's own reports
+            found = retriever.search(question, k=4 * settings.compare_per_territory + 4,
+                                     per_doc=settings.compare_per_territory,
+                                     filters=Filters(**{**base.__dict__, "fabrique": fabrique,
+                                                        "territory": terr}))
+            own = [p for p in found if own_territory(p.meta) == terr and p.chunk_id not in have]
+            for p in own[:settings.compare_per_territory]:
+                # ranked by another search: its fused score says nothing beside the others'
+                p.fused = 0.0
+                have.add(p.chunk_id)
+                extra.append(p)
+            read.add(terr)
+    for i, p in enumerate(passages + extra, start=1):
+        p.rank = i
+    return passages + extra
 
 
 def answer_context(retriever: Retriever, question: str, filters: Filters | None, settings: Any,

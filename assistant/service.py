@@ -215,9 +215,9 @@ class Service:
         return passages
 
     def _prepare(self, question: str, caller: Caller, filters: Any, history: History | None,
-                 k: int | None) -> tuple[str, list[Any]]:
+                 k: int | None, mode: Mode = "answer") -> tuple[str, list[Any]]:
         _check_question(question, self.settings.max_question_chars)
-        from assistant.retriever import answer_context
+        from assistant.retriever import answer_context, compare_context
 
         retriever = self.retriever(caller)
         rewritten = question
@@ -229,13 +229,14 @@ class Service:
                 from assistant.answering.followup import rewrite_rules
 
                 rewritten = rewrite_rules(question, history, known)
-        return rewritten, answer_context(retriever, rewritten, filters, self.settings, k)
+        context = compare_context if mode == "compare" else answer_context
+        return rewritten, context(retriever, rewritten, filters, self.settings, k)
 
     def ask(self, question: str, caller: Caller, *, mode: Mode = "answer", filters: Any = None,
             history: History | None = None, k: int | None = None) -> Answer:
         """A cited answer (or a refusal with leads); follow-ups are rewritten with `history`
         first, and `answer.question` is what was actually searched."""
-        rewritten, passages = self._prepare(question, caller, filters, history, k)
+        rewritten, passages = self._prepare(question, caller, filters, history, k, mode)
         answer = self.answerer().answer(rewritten, passages, mode=mode)
         answer.question = rewritten
         return _shown_to(caller, answer)
@@ -247,7 +248,7 @@ class Service:
         if self.settings.llm == "extractive":
             done = self.ask(question, caller, mode=mode, filters=filters, history=history, k=k)
             return AnswerStream(iter([done.text]), lambda _text: done)
-        rewritten, passages = self._prepare(question, caller, filters, history, k)
+        rewritten, passages = self._prepare(question, caller, filters, history, k, mode)
         stream = self.answerer().stream(rewritten, passages, mode=mode)
 
         def finish(_text: str) -> Answer:

@@ -312,3 +312,64 @@ def test_compare_on_the_sample_corpus(corpus_index, e5):
     assert compare_coverage(result, ["Colmar", "Grand Châtellerault"]) == 1.0, result.text
     labels = [r["territory"] for r in result.rows]
     assert len(labels) == len(set(labels)) and labels[-1] == NATIONAL_ROW, labels
+
+
+def test_a_comparison_reads_every_territorys_own_reports(corpus_index, e5):
+    """One search ranks a fabrique's syntheses and the roadmap that uses the question's words
+    first; the other territories' reports, which speak of the theme in their own words, are
+    read for a comparison by a search of their own, and get their rows."""
+    from assistant.retriever import Retriever, answer_context, compare_context, own_territory
+
+    store_dir, ingestor, _ = corpus_index
+    retriever = Retriever(ingestor.store, ingestor.registry, e5, "interne")
+    settings = Settings(store=store_dir)
+    question = ("Comment les territoires de la Fabrique alimentation durable ont-ils traité la question "
+                "de l'aide alimentaire ?")
+    sites = retriever.own_territories("alimentation-durable-qpv")
+    assert {"Plaine Commune", "Grand Angoulême", "Saint-Joseph"} <= set(sites)
+    alone = {own_territory(p.meta) for p in answer_context(retriever, question, None, settings)}
+    assert not set(sites) <= alone  # what one search leaves out
+    passages = compare_context(retriever, question, None, settings)
+    assert set(sites) <= {own_territory(p.meta) for p in passages}
+    result = ExtractiveAnswerer(settings, e5).answer(question, passages, mode="compare")
+    assert compare_coverage(result, ["Plaine Commune", "Grand Angoulême", "Saint-Joseph"]) == 1.0, result.text
+
+
+class _Sites:
+    """A retriever over one fabrique of four sites, whose first search finds only a synthesis:
+    it records which territories a comparison searches."""
+
+    def __init__(self) -> None:
+        self.searched: list[str | None] = []
+
+    def own_territories(self, fabrique: str) -> list[str]:
+        return TEMPO_SITES
+
+    def neighbours(self, passages: list[Passage], n: int) -> list[Passage]:
+        return []
+
+    def search(self, query: str, k: int = 10, filters: Any = None, **_kw: Any) -> list[Passage]:
+        self.searched.append(filters.territory if filters else None)
+        if filters is None or filters.territory is None:
+            return [_p(1, PUBLICATION, "Synthèse des séminaires intersites", territories=TEMPO_SITES,
+                       doc_type="seminaire_intersites")]
+        return [_p(1, CHATEL_2, f"CR {filters.territory}",
+                   territories=[filters.territory])]
+
+
+def test_a_comparison_searches_the_territories_the_question_names_else_all():
+    from assistant.retriever import compare_context, own_territory
+
+    settings = Settings()
+    sites = _Sites()
+    passages = compare_context(sites, "Comment les villes ont-elles adapté les horaires ?", None, settings)
+    assert sites.searched == [None, *TEMPO_SITES]
+    assert [own_territory(p.meta) for p in passages] == [None, *TEMPO_SITES]
+    sites = _Sites()
+    compare_context(sites, "Comment Colmar et Grand Cahors ont-ils adapté les horaires ?", None, settings)
+    assert sites.searched == [None, "Grand Cahors", "Colmar"]
+    sites = _Sites()  # one territory asked for by the filter: nothing to add
+    from assistant.retriever import Filters
+
+    compare_context(sites, "Comment adapter les horaires ?", Filters(territory="Colmar"), settings)
+    assert sites.searched == ["Colmar"]

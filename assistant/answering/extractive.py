@@ -49,7 +49,7 @@ from assistant.answering.frtext import (
     words,
 )
 from assistant.config import Settings, get_settings
-from assistant.retriever import Passage
+from assistant.retriever import FABRIQUE_WIDE, Passage, own_territory
 
 Mode = Literal["answer", "compare"]
 History = Sequence[tuple[str, str]]
@@ -986,9 +986,6 @@ def compare(question: str, passages: Sequence[Passage], ev: Evidence, *, backend
                   backend)
 
 
-# Kinds of document that speak for the whole fabrique, even when their metadata list one territory
-# (the senior fabrique's synthesis is filed under Jonzac alone but sums up all its towns).
-_FABRIQUE_WIDE = frozenset({"seminaire_intersites", "publication", "cahier_des_charges"})
 # Number words shaped like infinitives ("Quatre enjeux structurent…" leads with no verb).
 _NUMERALS = frozenset({"quatre"})
 # Section titles under which a report or a roadmap lists what is to be done (folded).
@@ -1009,12 +1006,7 @@ class _CompareGroup:
 
 
 def _own_territory(p: Passage) -> str | None:
-    """The territory a document belongs to: its only territory, unless it speaks for the whole
-    fabrique by its kind (synthesis, publication, terms of reference)."""
-    terrs = [str(t).strip() for t in p.meta.get("territories") or [] if str(t).strip()]
-    if len(terrs) == 1 and p.meta.get("doc_type") not in _FABRIQUE_WIDE:
-        return terrs[0]
-    return None
+    return own_territory(p.meta)
 
 
 class _SameTerritory:
@@ -1224,7 +1216,7 @@ def compare_coverage(answer: Answer, expected_territories: Sequence[str]) -> flo
     same = _SameTerritory()
     present = [str(r.get("territory") or "") for r in answer.rows]
     present += [str(c.territories[0]) for c in answer.citations
-                if len(c.territories) == 1 and c.doc_type not in _FABRIQUE_WIDE]
+                if len(c.territories) == 1 and c.doc_type not in FABRIQUE_WIDE]
     present = [n for n in dict.fromkeys(present) if n]
     return sum(any(same(t, n) for n in present) for t in expected) / len(expected)
 

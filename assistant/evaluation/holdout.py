@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from assistant.evaluation.gold import GoldQuestion, holds_term
-from assistant.retriever import Filters, Retriever, answer_context
+from assistant.retriever import Filters, Retriever, answer_context, compare_context
 
 THRESHOLDS = [round(0.20 + 0.01 * i, 2) for i in range(41)]  # 0.20 … 0.60
 SUPPORTS = [round(0.80 + 0.005 * i, 3) for i in range(21)]  # 0.800 … 0.900
@@ -167,7 +167,7 @@ def compare_figures(retriever: Retriever, answerer: Any, settings: Any,
                     and meta.get(s, {}).get("doc_type") in _LOCAL]
         if not expected:
             continue
-        passages = answer_context(retriever, q.question, q.to_filters(), settings)
+        passages = compare_context(retriever, q.question, q.to_filters(), settings)
         ans = answerer.answer(q.question, passages, mode="compare")
         scores[q.id] = round(compare_coverage(ans, expected), 3)
     return {"questions": len(scores),

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         "values that refuse the most questions of an absent fabrique at ≤ 5 % false refusals.",
     )
     term_support: float = Field(
-        default=0.835,
+        default=0.825,
         ge=0,
         le=1,
         description="Cosine between a question's term and a retrieved sentence above which the term "
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
         "`fp-assistant eval --holdout` (calibrated on the other fabriques, reported on the held-out one).",
     )
     question_support: float = Field(
-        default=0.84,
+        default=0.85,
         ge=0,
         le=1,
         description="Cosine between the whole question and its best retrieved sentence above which "

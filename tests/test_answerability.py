@@ -104,6 +104,15 @@ def test_a_place_the_question_does_not_capitalise_is_a_name(answerer, coast):
     assert ans.refused and "« Pays basque »" in ans.text
 
 
+def test_the_verb_after_an_opening_que_is_not_a_key_element(answerer, coast):
+    # « Que deviennent… ? » asks what happens; the passage that answers uses another verb
+    assert [e.text for e in key_elements("Que deviennent les commerces du front de mer à Lacanau ?")] == [
+        "Lacanau", "commerces", "front", "mer"]
+    ans = answerer.answer("Que deviennent les commerces du front de mer à Lacanau ?", coast)
+    assert not ans.refused, ans.text
+    assert "relocaliser" in ans.text
+
+
 def test_a_territory_named_by_its_commune_is_found_in_its_epci_documents(answerer, coast):
     # « Carcans » is a commune of the CC Médoc Atlantique: the EPCI's document speaks for it
     ans = answerer.answer("Qu'a financé la communauté de communes de Carcans pour suivre le trait de côte ?",

@@ -166,8 +166,13 @@ _INFINITIVE = re.compile(
 )
 
 
+# « Que deviennent les filets… ? », « Que prévoit la commune… ? »: after an opening « que », a verb
+_AFTER_QUE = re.compile(r"^\s*(?:que|qu['’])\s*([\w']+)", re.I)
+
+
 def _verbs(question: str) -> set[str]:
-    found = {m.group(1) for rx in (_INVERTED, _AFTER_AUX, _INFINITIVE) for m in rx.finditer(question)}
+    found = {m.group(1) for rx in (_INVERTED, _AFTER_AUX, _INFINITIVE, _AFTER_QUE)
+             for m in rx.finditer(question)}
     return {fold(w.split("'")[-1]) for w in found}
 
 

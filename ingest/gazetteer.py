@@ -337,7 +337,7 @@ class Gazetteer:
         acronyms: dict[str, list[int]] = {}
         for e in self._epci_at.values():
             name = places[e].name
-            for core in self._cores(name):
+            for core in self.cores(name):
                 lst = by_core.setdefault(core, [])
                 if e not in lst:
                     lst.append(e)
@@ -376,7 +376,7 @@ class Gazetteer:
     # ----------------------------------------------------------------- lookups
 
     @staticmethod
-    def _cores(name: str) -> list[str]:
+    def cores(name: str) -> list[str]:
         """Every short form an EPCI goes by: without "CC de", "Métropole", a leading article; each
         part of a double name ("Golfe du Morbihan - Vannes Agglomération")."""
         out: list[str] = []

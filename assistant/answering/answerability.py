@@ -142,7 +142,7 @@ def _places(question: str) -> list[str]:
     folded = [fold(w).replace("-", " ") for w in ws]
     out = []
     for m in Gazetteer.default().find(question, title=question):
-        core = Gazetteer._cores(m.name)[-1]
+        core = Gazetteer.cores(m.name)[-1]
         for i in range(len(ws)):  # as the question writes it (« Pays basque »)
             j = i
             while j < len(ws) and len(" ".join(folded[i:j])) < len(core):

@@ -1005,10 +1005,6 @@ class _CompareGroup:
     names: dict[str, int] = field(default_factory=dict)  # the labels it goes by, with how often
 
 
-def _own_territory(p: Passage) -> str | None:
-    return own_territory(p.meta)
-
-
 class _SameTerritory:
     """`Gazetteer.same_territory`, asked once per pair of names: rows are merged name by name and a
     comparison asks about the same few names again and again."""
@@ -1059,7 +1055,7 @@ def _compare_groups(cands: Sequence[Candidate], passages: Sequence[Passage],
         return next((g for g in terr_groups if any(same(name, n) for n in g.names)), None)
 
     for c in cands:  # a territory's own documents make its row
-        terr = _own_territory(passages[c.pidx])
+        terr = own_territory(passages[c.pidx].meta)
         if terr is None:
             continue
         g = group_of(terr)
@@ -1071,7 +1067,7 @@ def _compare_groups(cands: Sequence[Candidate], passages: Sequence[Passage],
         g.own.append(c)
     for c in cands:  # fabrique-wide sentences: the territory they name alone, else the fabrique
         p = passages[c.pidx]
-        if _own_territory(p) is not None:
+        if own_territory(p.meta) is not None:
             continue
         sole = _sole_territory(c.text, p, known, same)
         if sole is None:

@@ -74,14 +74,17 @@ class Element:
 
 def key_elements(question: str) -> list[Element]:
     """Names first (runs of capitalised words, quoted names), then content terms."""
+    from ingest.gazetteer import Gazetteer
+
     ws = words(question)
+    found = [m.name for m in Gazetteer.default().find(question, title=question)]
     names: list[Element] = []
     used: set[str] = set()
     i = 0
     while i < len(ws):
         w = ws[i]
         if (w[:1].isupper() and fold(w) not in _FRAME_NAMES
-                and (i > 0 or _place_first(question, ws))):
+                and (i > 0 or _place_first(ws, found))):
             run = [w]
             j = i + 1
             while j < len(ws):
@@ -100,7 +103,7 @@ def key_elements(question: str) -> list[Element]:
             i = j
             continue
         i += 1
-    for place in _places(question):
+    for place in _places(question, ws, found):
         stems = frozenset(stem(w) for w in place.split() if fold(w) not in _CONNECTORS)
         if any(fold(n.text) == fold(place) for n in names):
             continue
@@ -121,28 +124,24 @@ def key_elements(question: str) -> list[Element]:
     return names + terms
 
 
-def _place_first(question: str, ws: list[str]) -> bool:
+def _place_first(ws: list[str], found: list[str]) -> bool:
     """Is the question's first word a place (« Mulhouse : quelles actions… ? »)? Every first
-    word has a capital, so only the official list of communes and EPCI can tell a name from
-    « Comment » or « Plan »."""
-    from ingest.gazetteer import Gazetteer
-
+    word has a capital, so only the official list of communes and EPCI (`found` in the
+    question) can tell a name from « Comment » or « Plan »."""
     first = fold(ws[0])
-    return any(fold(m.name).replace("-", " ").split(" ")[0] == first
-               for m in Gazetteer.default().find(question, title=question))
+    return any(fold(name).replace("-", " ").split(" ")[0] == first for name in found)
 
 
-def _places(question: str) -> list[str]:
-    """The communes and EPCI the official list finds in the question, by their short name
-    (« pays basque » for « la communauté d'agglomération du Pays basque »): a place is a name
-    even when the question does not capitalise all its words."""
+def _places(question: str, ws: list[str], found: list[str]) -> list[str]:
+    """The communes and EPCI the official list found in the question, by their short name
+    (« pays basque » for « la communauté d'agglomération du Pays basque »), as the question
+    writes them: a place is a name even when the question does not capitalise all its words."""
     from ingest.gazetteer import Gazetteer
 
-    ws = words(question)
     folded = [fold(w).replace("-", " ") for w in ws]
     out = []
-    for m in Gazetteer.default().find(question, title=question):
-        core = Gazetteer.cores(m.name)[-1]
+    for name in found:
+        core = Gazetteer.cores(name)[-1]
         for i in range(len(ws)):  # as the question writes it (« Pays basque »)
             j = i
             while j < len(ws) and len(" ".join(folded[i:j])) < len(core):

@@ -233,8 +233,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     service = _service(args)
     retriever = service.retriever(service.local_caller())
     questions = load_gold(Path(args.gold))
+    fitted = _fit(args, service, retriever, questions) if args.fit else None  # before any answer reads them
     answerer = None if args.no_answers else service.answerer()
     report = run_gold(retriever, answerer, service.settings, questions, args.k, args.sweep)
+    if fitted:
+        report["fitted"] = fitted
     if args.holdout:
         _holdout(args, service, retriever, questions, report)
     if args.json:
@@ -249,12 +252,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{key:<18}" + "".join(f"{v!s:>20}" for v in row))
     if "answers" in report:
         a = report["answers"]
+        print(f"recherche seule : 1er passage {a['top1']} · 3 premiers {a['top3']}  |  réponse : "
+              f"1re citation {a['lead']} · une des citations {a['cite']}")
+        print("  (questions sur lesquelles les décisions sont calées : chiffres non held-out)")
         print(f"validité des citations : {a['citation_validity']}  ·  refus justes (hors corpus) : "
               f"{a['refusal_accuracy']}  ·  refus à tort : {a['false_refusal_rate']}")
     if "threshold" in report:
         b = report["threshold"]["best"]
         print(f"seuil de refus conseillé : {b['threshold']} (refus justes {b['refusal_accuracy']}, "
-              f"répondues {b['answered']}) ; configuré : {service.settings.refusal_threshold}")
+              f"répondues {b['answered']}) ; configuré : {report['threshold']['configured']}")
     if report["hybrid"]["misses"]:
         print("non trouvées (top 10, hybride) : " + ", ".join(report["hybrid"]["misses"]))
     if args.holdout:
@@ -262,21 +268,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rows(args: argparse.Namespace, service: Any, retriever: Any, questions: list[Any]) -> list[Any]:
+    """Every question in every condition, with its passages' features (see evaluation.holdout)."""
+    from assistant.evaluation import holdout as H
+
+    registers = H.load_questions(Path(args.registers)) if Path(args.registers).exists() else []
+    return H.collect(retriever, service.settings, questions, registers,
+                     H.load_questions(Path(args.unanswerable)),
+                     progress=_progress_bar("Évaluation des réponses", "question"))
+
+
+def _fit(args: argparse.Namespace, service: Any, retriever: Any, questions: list[Any]) -> dict[str, Any]:
+    """Refit the answer layer's two decisions on every question but the unanswerable set, and
+    write the weights and the rows they were fitted on beside assistant/answering/decisions.py."""
+    from assistant.evaluation import holdout as H
+
+    return H.refit(_rows(args, service, retriever, questions)).as_json()
+
+
 def _holdout(args: argparse.Namespace, service: Any, retriever: Any, questions: list[Any],
              report: dict[str, Any]) -> None:
-    """Leave-one-fabrique-out figures: metadata of unseen documents, answers on unseen
-    fabriques (parameters calibrated on the others), and the separate unanswerable set."""
-    from assistant.evaluation.holdout import evaluate_holdout_answers, load_unanswerable
+    """Held-out figures: metadata of unseen documents (a fabrique left out), and answers whose
+    two decisions are refitted fold by fold (a fabrique, then a writing register, left out)."""
+    from assistant.evaluation import holdout as H
     from assistant.evaluation.metadata import evaluate_holdout
 
-    bar = _progress_bar("Évaluation par fabrique retirée", "question")
     report["metadata_holdout"] = evaluate_holdout(Path(args.corpus))
-    if not args.no_answers:
-        report["answers_holdout"] = evaluate_holdout_answers(
-            retriever, service.answerer(), service.settings, questions,
-            load_unanswerable(Path(args.unanswerable)),
-            progress=bar,
-        )
+    if args.no_answers:
+        return
+    rows = _rows(args, service, retriever, questions)
+    report["answers_holdout"] = H.evaluate(rows, service.answerer().models)
+    report["answers_holdout"]["compare"] = H.compare_figures(retriever, service.answerer(),
+                                                             service.settings, questions)
+
+
+_FIGURES = (("top1", "recherche seule : 1er passage"), ("top3", "recherche seule : 3 premiers"),
+            ("lead", "réponse : 1re citation"), ("cite", "réponse : une des citations"),
+            ("false_refusal_rate", "refus à tort"), ("refusal_accuracy", "refus justes"),
+            ("hedged", "répondues « pas sûres »"), ("flagged", "sans réponse : refus ou « pas sûr »"))
 
 
 def _progress_bar(label: str, unit: str) -> Any:
@@ -298,25 +327,40 @@ def _progress_bar(label: str, unit: str) -> Any:
 def _print_holdout(report: dict[str, Any]) -> None:
     from assistant.evaluation.metadata import render
 
-    print("\nMétadonnées, une fabrique retirée à la fois (texte seul, sans manifeste ni propriétés) :")
-    print(render(report["metadata_holdout"]))
+    if "metadata_holdout" in report:
+        print("\nMétadonnées, une fabrique retirée à la fois (texte seul, sans manifeste ni propriétés) :")
+        print(render(report["metadata_holdout"]))
     a = report.get("answers_holdout")
     if not a:
         return
-    print("\nRéponses, une fabrique retirée à la fois :")
-    print(f"{'':<34}{'retenue (held-out)':>20}{'dev (calé sur tout)':>22}")
-    rows = (("refusal_accuracy", "refus justes (fabrique absente)"),
-            ("false_refusal_rate", "refus à tort (index complet)"), ("lead", "lead (1re citation)"))
-    for key, label in rows:
-        print(f"{label:<34}{a['held_out'][key]!s:>20}{a['dev'][key]!s:>22}")
-    print(f"couverture des comparaisons (questions gold, dev) : {a['compare']['coverage']} "
+    folds = [("leave_one_fabrique_out", "une fabrique retirée"),
+             ("leave_one_register_out", "un registre retiré")]
+    folds = [(k, label) for k, label in folds if a.get(k)]
+    print("\nRéponses, décisions réajustées sans les questions mesurées (held-out), "
+          "à côté de la recherche seule :")
+    never = "sans réponse (jamais calé)"
+    print(f"{'':<34}" + "".join(f"{label:>24}" for _k, label in folds) + f"{never:>28}")
+    for key, label in _FIGURES:
+        cells = [a[k][key] for k, _label in folds] + [a.get("unanswerable", {}).get(key, "—")
+                                                      if key in ("refusal_accuracy", "flagged") else "—"]
+        print(f"{label:<34}" + "".join(f"{c!s:>24}" for c in cells[:-1]) + f"{cells[-1]!s:>28}")
+    if "leave_one_register_out" in a and a["leave_one_register_out"]:
+        print("\npar registre retiré :")
+        for reg, f in a["leave_one_register_out"]["folds"].items():
+            print(f"  {reg:<22}" + "  ".join(f"{k} {f[k]}" for k, _l in _FIGURES if f.get(k) is not None)
+                  + f"  (questions répondables : {f['answerable']})")
+    print("\nablation (une fabrique retirée) :")
+    for name, f in a["ablation"].items():
+        print(f"  {name:<48}" + "  ".join(f"{k} {v}" for k, v in f.items()))
+    print("\npoints de fonctionnement (refus à tort admis à l'ajustement, précision d'une réponse sûre) :")
+    for name, f in a.get("operating_points", {}).items():
+        print(f"  {name:<26} fabrique " + "  ".join(f"{k} {v}" for k, v in f["fabrique"].items())
+              + "  |  registre " + "  ".join(f"{k} {v}" for k, v in f["register"].items()))
+    print(f"\ncouverture des comparaisons (questions gold, rien n'est calé) : {a['compare']['coverage']} "
           f"sur {a['compare']['questions']} questions")
-    c = a["calibrated"]
-    u = a["unanswerable"]
-    print(f"paramètres calés sur tout : seuil {c['threshold']}, soutien des termes {c['term_support']}, "
-          f"proximité de la question {c['question_support']}")
-    print(f"questions sans réponse (jeu séparé, jamais calé) : {u['refusal_accuracy']} refusées "
-          f"sur {u['questions']} ({', '.join(f'{k} {v}' for k, v in u['by_kind'].items())})")
+    f = a["fitted_on"]
+    print(f"sur ce qui a servi à caler (non held-out) : lead {f['lead']} · cite {f['cite']} · "
+          f"refus à tort {f['false_refusal_rate']} · refus justes {f['refusal_accuracy']}")
 
 
 def _cmd_draft(args: argparse.Namespace) -> int:
@@ -478,6 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="corpus", help="corpus d'exemple avec son manifeste (--holdout)")
     p.add_argument("--unanswerable", default="tests/gold/unanswerable.yaml",
                    help="questions sans réponse, jamais utilisées pour caler (--holdout)")
+    p.add_argument("--registers", default="tests/gold/registers.yaml",
+                   help="questions sur des pages écrites comme les pages publiques (--holdout, --fit)")
+    p.add_argument("--fit", action="store_true",
+                   help="réajuster les deux décisions de la réponse sur toutes les questions (hors jeu "
+                        "sans réponse) et les écrire à côté de assistant/answering/decisions.py")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -97,32 +97,12 @@ class Settings(BaseSettings):
     llm_context_chars: int = Field(
         default=12000, ge=1000, description="Source text sent to the model at most (its context is finite)."
     )
-    refusal_threshold: float = Field(
-        default=0.39,
-        ge=0,
-        le=1,
-        description="Below this evidence score (assistant.answering.extractive.evidence_score) the assistant "
-        "says it found no answer and lists leads instead. Calibrated with FP_TERM_SUPPORT and "
-        "FP_QUESTION_SUPPORT by `fp-assistant eval --holdout` across fabriques: the strictest "
-        "values that refuse the most questions of an absent fabrique at ≤ 5 % false refusals.",
+    decisions: str = Field(
+        default="",
+        description="FP_DECISIONS: a JSON file of the answer layer's two fitted decisions (which passage "
+        "leads, whether to answer: assistant.answering.decisions); empty = the weights shipped beside that "
+        "module, fitted by `fp-assistant eval --fit` and scored on held-out folds by `eval --holdout`.",
     )
-    term_support: float = Field(
-        default=0.825,
-        ge=0,
-        le=1,
-        description="Cosine between a question's term and a retrieved sentence above which the term "
-        "counts as said in other words (assistant.answering.answerability). Calibrated across fabriques by "
-        "`fp-assistant eval --holdout` (calibrated on the other fabriques, reported on the held-out one).",
-    )
-    question_support: float = Field(
-        default=0.85,
-        ge=0,
-        le=1,
-        description="Cosine between the whole question and its best retrieved sentence above which "
-        "its terms absent by their words are taken as paraphrased (assistant.answering.answerability). "
-        "Calibrated with FP_TERM_SUPPORT by `fp-assistant eval --holdout`.",
-    )
-    answer_max_sentences: int = Field(default=5, ge=1, le=20, description="Quotes in an extractive answer.")
 
     # --- Streamlit app (assistant/ui/) ---
     corpus_dir: Path = Field(

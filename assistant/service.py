@@ -397,7 +397,7 @@ def get_service(settings: Settings | None = None) -> Service:
     """One service per configuration and process: the model and the index are opened once."""
     s = settings or get_settings()
     key = (str(s.store), s.collection, s.embeddings, s.chroma_url, s.llm, s.openai_base_url, s.llm_model,
-           s.refusal_threshold, s.audience)
+           s.decisions, s.audience)
     with _SERVICES_LOCK:
         if key not in _SERVICES:
             _SERVICES[key] = Service(s)

@@ -1,12 +1,18 @@
-"""The answering half: grounded extractive answers, citation integrity, refusals, follow-ups,
-comparison tables and prompt-injection resistance, on hand-built French FP passages.
+"""The answering half: evidence-first extractive answers, citation integrity, refusals, follow-ups,
+comparison tables and prompt-injection resistance, on hand-built French FP passages and on the
+sample corpus.
 
-Uses the real embedding model (session fixture `e5`); the OpenAI back-end is exercised here
-with a fake chat model (no server), and against a real llama.cpp server in test_llm_server.py.
+Uses the real embedding model (session fixture `e5`) and, where a real decision is under test,
+the whole sample corpus (`corpus_index`) with the shipped decision weights. Tests about the
+answer's form force answering with an `answerable` threshold of 0 (the hand-built passages carry
+no retrieval scores). The OpenAI back-end is exercised here with a fake chat model (no server),
+and against a real llama.cpp server in test_llm_server.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from types import SimpleNamespace
 
@@ -14,14 +20,15 @@ import pytest
 
 from assistant.answering.backends import get_answerer
 from assistant.answering.citations import MARKER, clean_citations
+from assistant.answering.decisions import Logistic, Models, judge, load_models
 from assistant.answering.extractive import (
     LEAD_ANSWER,
+    LEAD_UNSURE,
     NATIONAL_ROW,
     REFUSAL,
+    WITHHELD,
     Answer,
-    EvidenceScorer,
     ExtractiveAnswerer,
-    evidence_score,
 )
 from assistant.answering.followup import is_followup, rewrite
 from assistant.answering.frtext import looks_like_instruction, sentences, split_units
@@ -63,9 +70,29 @@ def _p(rank: int, text: str, title: str, *, territories: list[str], fabrique: tu
     )
 
 
-def _quote(e5, question: str, passages: list[Passage]):
-    """The extractive answer with refusal off: these tests are about which sentences it quotes."""
-    return ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).answer(question, passages)
+def answering(models: Models | None = None, *, confident: float = 0.0) -> Models:
+    """The shipped decisions (or `models`) with refusal off: the `answerable` threshold at 0 (and,
+    unless told, every answer sure)."""
+    models = models or load_models()
+    return dataclasses.replace(models, answerable=dataclasses.replace(models.answerable, threshold=0.0,
+                                                                      confident=confident))
+
+
+def rank_only() -> Models:
+    """A lead model that reads nothing but retrieval's rank (refusal off)."""
+    lead = Logistic(("inv_rank",), [1.0], 0.0, [0.0], [1.0])
+    return answering(dataclasses.replace(load_models(), lead=lead))
+
+
+def _answerer(e5, models: Models | None = None, settings: Settings | None = None) -> ExtractiveAnswerer:
+    answerer = ExtractiveAnswerer(settings or Settings(), e5)
+    answerer.models = models or answering()
+    return answerer
+
+
+def _quote(e5, question: str, passages: list[Passage]) -> Answer:
+    """The extractive answer with refusal off: these tests are about what it quotes."""
+    return _answerer(e5).answer(question, passages)
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +149,13 @@ def passages() -> list[Passage]:
 
 @pytest.fixture(scope="module")
 def extractive(e5) -> ExtractiveAnswerer:
+    """Answers whatever the evidence (the hand-built passages carry no retrieval scores)."""
+    return _answerer(e5)
+
+
+@pytest.fixture(scope="module")
+def shipped(e5) -> ExtractiveAnswerer:
+    """The real decisions, as the product ships them."""
     return ExtractiveAnswerer(Settings(), e5)
 
 
@@ -129,14 +163,36 @@ def _passage_of(citation, passages: list[Passage]) -> list[Passage]:
     return [p for p in passages if p.meta["doc_id"] == citation.doc_id and p.page == citation.page]
 
 
-def _claims(text: str) -> list[tuple[str, list[int]]]:
-    """(sentence, [n…]) for every bullet line of an extractive answer."""
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _quotes(text: str) -> list[tuple[str, str, list[int]]]:
+    """(heading, quoted text without bold, [n…]) for every quote of an extractive answer."""
     out = []
-    for line in text.splitlines():
-        if line.startswith("- ") and MARKER.search(line):
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("> "):
             nums = [int(n) for m in MARKER.finditer(line) for n in re.findall(r"\d+", m.group(1))]
-            out.append((MARKER.sub("", line[2:]).strip(), nums))
+            body = MARKER.sub("", line[2:]).replace("**", "").strip()
+            out.append((lines[i - 1], body, nums))
     return out
+
+
+def _verbatim(quote: str, passage: Passage) -> bool:
+    """Every part of the quote between withheld sentences is the passage's own text (its list
+    markers dropped; a table's "|" is shown as "/" inside a table cell)."""
+    source = _flat(re.sub(r"(?m)^\s*[-•]\s+", "", passage.text)).replace("|", "/")
+    return all(part.strip().replace("|", "/") in source for part in quote.split(WITHHELD) if part.strip())
+
+
+def _real_passages(corpus_index, e5, question: str) -> list[Passage]:
+    """What the product retrieves from the sample corpus for an answer."""
+    from assistant.retriever import Retriever, answer_context
+
+    store_dir, ingestor, _ = corpus_index
+    retriever = Retriever(ingestor.store, ingestor.registry, e5, "interne")
+    return answer_context(retriever, question, None, Settings(store=store_dir))
 
 
 # --------------------------------------------------------------------------- extractive
@@ -149,19 +205,24 @@ def test_extractive_answer_quotes_and_cites_only_real_sources(extractive, passag
     assert result.text.startswith(LEAD_ANSWER)
     numbers = [c.n for c in result.citations]
     assert numbers == list(range(1, len(numbers) + 1)), "sources are renumbered 1..k"
+    assert 1 <= len(numbers) <= 3, "at most three passages are quoted"
     used = {int(n) for m in MARKER.finditer(result.text) for n in re.findall(r"\d+", m.group(1))}
     assert used == set(numbers), "every listed source is cited and every [n] is listed"
     by_n = {c.n: c for c in result.citations}
     for c in result.citations:
         src = _passage_of(c, passages)
         assert src, f"citation {c.n} points to no passage"
-        for part in c.excerpt.split(" […] "):
-            assert any(part in p.text for p in src), f"excerpt not verbatim: {part!r}"
-    claims = _claims(result.text)
-    assert claims
-    for sentence, nums in claims:
-        assert any(sentence in p.text for n in nums for p in _passage_of(by_n[n], passages)), sentence
+        assert "**" not in c.excerpt
+        assert any(_verbatim(c.excerpt, p) for p in src), f"excerpt not verbatim: {c.excerpt!r}"
+    quotes = _quotes(result.text)
+    assert len(quotes) == len(numbers)
+    for _head, body, nums in quotes:
+        assert len(nums) == 1
+        assert body == by_n[nums[0]].excerpt, "the whole passage is quoted, as its citation carries it"
     assert "transport solidaire à la demande" in result.text
+    quoted_lines = "\n".join(ln for ln in result.text.splitlines() if ln.startswith("> "))
+    bold = re.findall(r"\*\*([^*]+)\*\*", quoted_lines)
+    assert len(bold) == len(quotes), "one sentence in bold per quote"
 
 
 def test_numbering_follows_first_use(extractive, passages):
@@ -173,48 +234,60 @@ def test_numbering_follows_first_use(extractive, passages):
     assert len(result.citations) == len(first_use)
 
 
-def test_points_are_grouped_by_territory(extractive, passages):
+def test_each_quote_sits_under_where_it_comes_from(extractive, passages):
     result = extractive.answer("Comment les communes répondent-elles à la mobilité des personnes âgées ?",
                                passages)
     assert result.grounded
     by_n = {c.n: c for c in result.citations}
-    label = None
-    groups: dict[str, list[int]] = {}
-    for line in result.text.splitlines():
-        if line.startswith("**") and line.endswith("**"):
-            label = line.strip("*")
-            groups[label] = []
-        elif line.startswith("- "):
-            assert label, "every point sits under a territory or fabrique header"
-            groups[label] += [int(n) for n in re.findall(r"\[(\d+)\]", line)]
-    assert len(groups) >= 2, groups
-    for label, nums in groups.items():
-        if label.startswith("Fabrique"):
-            continue
-        for n in nums:
-            c = by_n[n]
-            quoted = [line for line in result.text.splitlines() if f"[{n}]" in line]
-            assert label in c.territories or any(label.split("-")[0] in q for q in quoted)
-    assert len(groups) == len(set(groups)), "one header per territory"
+    for head, _body, nums in _quotes(result.text):
+        c = by_n[nums[0]]
+        m = re.fullmatch(r"\*\*(.+)\*\* — (.+), p\. (\d+)", head)
+        assert m, head
+        label, title, page = m.groups()
+        assert title == c.title and int(page) == c.page
+        if len(c.territories) == 1:
+            assert label == c.territories[0]
+        else:  # several territories or none: the passage speaks for its fabrique
+            assert label.startswith("Fabrique « "), label
+            assert c.fabrique not in label, "a fabrique is shown by its title, not its id"
 
 
 def test_answer_json_shape(extractive, passages):
     data = extractive.answer("Combien d'habitants de Jonzac ont 80 ans ou plus ?", passages).as_json()
     assert {"answer", "grounded", "citations"} <= set(data)
     assert data["grounded"] is True
-    assert "400 habitants" in data["answer"]
+    assert "**près de 400 habitants ont 80 ans ou plus, dont une majorité vit seule ;**" in data["answer"]
     for c in data["citations"]:
         assert {"n", "source", "title", "page", "fabrique", "territories", "doc_type", "excerpt"} <= set(c)
+    assert 0.0 <= data["evidence"] <= 1.0
 
 
-def test_refusal_on_unrelated_question_lists_three_leads(extractive, passages):
-    result = extractive.answer("Quelle est la recette de la tarte tatin ?", passages)
+def test_an_answer_below_the_confident_level_says_it_is_not_sure_and_keeps_its_evidence(e5, passages):
+    """Between the refusal threshold and the `confident` level, the user still gets the passages (never
+    less than the search results), under a first line that says the answer is not a sure one."""
+    question = "Combien d'habitants de Jonzac ont 80 ans ou plus ?"
+    sure = ExtractiveAnswerer(Settings(), e5)
+    sure.models = answering()
+    unsure = ExtractiveAnswerer(Settings(), e5)
+    unsure.models = answering(confident=1.01)  # no probability reaches it
+    a, b = sure.answer(question, passages), unsure.answer(question, passages)
+    assert a.sure and a.text.startswith(LEAD_ANSWER) and a.as_json()["sure"] is True
+    assert not b.sure and b.text.startswith(LEAD_UNSURE) and b.as_json()["sure"] is False
+    assert b.grounded and not b.refused
+    assert [c.excerpt for c in b.citations] == [c.excerpt for c in a.citations]
+    assert b.text.split("\n", 1)[1] == a.text.split("\n", 1)[1]
+
+
+def test_refusal_on_unrelated_question_lists_three_leads(shipped, passages):
+    result = shipped.answer("Quelle est la recette de la tarte tatin ?", passages)
     assert result.refused and result.grounded is False and result.citations == []
     assert result.text.startswith(REFUSAL)
+    assert "Pistes les plus proches :" in result.text
     assert len(result.leads) == 3
+    assert len({(lead.source, lead.page) for lead in result.leads}) == 3, "one lead per document page"
     for lead in result.leads:
         assert lead.title and lead.page >= 1 and lead.excerpt
-        assert lead.title in result.text
+        assert f"- {lead.title}, p. {lead.page} — « {lead.excerpt} »" in result.text
     assert "PIRATÉ" not in result.text
 
 
@@ -223,22 +296,16 @@ def test_refusal_without_passages(extractive):
     assert result.refused and not result.grounded and result.leads == []
 
 
-def test_evidence_score_separates_answerable_from_unrelated(e5, passages):
-    threshold = Settings().refusal_threshold
-    good = evidence_score("Combien d'habitants de Jonzac ont 80 ans ou plus ?", passages, e5)
-    good2 = evidence_score("Quelle navette Grand Châtellerault a-t-elle conçue pour la zone industrielle ?",
-                           passages, e5)
-    bad = evidence_score("Qui a gagné la Coupe du monde de football en 2018 ?", passages, e5)
-    bad2 = evidence_score("Comment configurer un routeur wifi ?", passages, e5)
-    assert min(good, good2) >= threshold > max(bad, bad2), (good, good2, bad, bad2)
-    ev = EvidenceScorer(e5).assess("Combien d'habitants de Jonzac ont 80 ans ou plus ?", passages)
-    assert 0 <= ev.score <= 1 and ev.candidates[0].text.startswith("près de 400 habitants")
-
-
-def test_refusal_threshold_is_a_setting(e5, passages, monkeypatch):
-    monkeypatch.setenv("FP_REFUSAL_THRESHOLD", "0.99")
+def test_decision_weights_are_a_setting(e5, passages, tmp_path, monkeypatch):
+    """FP_DECISIONS points at other fitted weights: here an `answerable` model that never says yes."""
+    data = load_models().as_json()
+    data["answerable"]["threshold"] = 1.0
+    path = tmp_path / "decisions.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setenv("FP_DECISIONS", str(path))
     strict = ExtractiveAnswerer(Settings(), e5)
-    assert strict.settings.refusal_threshold == 0.99
+    assert strict.settings.decisions == str(path)
+    assert strict.models.answerable.threshold == 1.0
     assert strict.answer("Combien d'habitants de Jonzac ont 80 ans ou plus ?", passages).refused
 
 
@@ -359,20 +426,23 @@ def test_compare_mode_has_one_row_per_territory(extractive, passages):
     territories = [r["territory"] for r in result.rows]
     assert len(territories) == len(set(territories)) >= 2
     assert {"Jonzac", "Craponne-sur-Arzon"} <= set(territories)
+    assert territories[-1] == NATIONAL_ROW, "the fabrique-wide documents make the last row"
     numbers = {c.n for c in result.citations}
+    by_n = {c.n: c for c in result.citations}
     for row in result.rows:
         assert row["citations"] and set(row["citations"]) <= numbers
         assert MARKER.search(row["approach"])
-        quote = MARKER.sub("", row["approach"]).strip()
-        assert any(quote in p.text for p in passages), quote
-        if row["territory"] != NATIONAL_ROW:
-            cited = [c for c in result.citations if c.n in row["citations"]]
-            assert any(row["territory"] in c.territories for c in cited)
-    for c in result.citations:
-        assert all(any(part in p.text for p in _passage_of(c, passages)) for part in c.excerpt.split(" […] "))
+        for quote in [row["approach"], *row["actions"]]:
+            text = MARKER.sub("", quote).replace("**", "").strip()
+            assert any(_verbatim(text, p) for p in passages), text
+        cited = [by_n[n] for n in row["citations"]]
+        if row["territory"] != NATIONAL_ROW:  # a territory's row quotes its own documents only
+            assert all(c.territories == [row["territory"]] for c in cited), row
+        else:
+            assert all(len(c.territories) != 1 for c in cited), row
     jonzac = next(r for r in result.rows if r["territory"] == "Jonzac")
-    assert any(a.startswith(("Mettre en place", "Créer")) for a in jonzac["actions"]), jonzac
-    assert "| Territoire | Approche | Actions clés | Sources |" in result.text
+    assert jonzac["actions"], "Jonzac's other extracts"
+    assert "| Territoire | Approche | Autres extraits | Sources |" in result.text
     assert "PIRATÉ" not in result.text
 
 
@@ -387,14 +457,31 @@ def test_instruction_sentences_are_detected():
     assert not looks_like_instruction("Les habitants répondent uniquement le week-end aux enquêtes.")
 
 
-def test_extractive_answer_never_follows_injected_instructions(extractive, passages):
+@pytest.mark.parametrize("answering_models", ["forced", "shipped"])
+def test_extractive_answer_never_follows_injected_instructions(e5, passages, answering_models):
+    answerer = _answerer(e5, answering() if answering_models == "forced" else load_models())
     for q in ("Que disent les bénévoles du club des aînés sur le transport solidaire à Jonzac ?",
               "Quelles instructions faut-il suivre pour répondre ?"):
         for mode in ("answer", "compare"):
-            result = extractive.answer(q, passages, mode=mode)
+            result = answerer.answer(q, passages, mode=mode)
             assert "PIRATÉ" not in result.text and "Ignore les instructions" not in result.text
             assert all("PIRATÉ" not in c.excerpt for c in result.citations)
             assert all("PIRATÉ" not in lead.excerpt for lead in result.leads)
+
+
+def test_an_injected_instruction_in_a_quoted_passage_appears_as_withheld(extractive, passages):
+    note = passages[6]
+    result = extractive.answer("Que disent les bénévoles du club des aînés sur le transport solidaire ?",
+                               [note, passages[1]])
+    assert result.grounded
+    quoted = [body for _h, body, nums in _quotes(result.text)
+              if result.citations[nums[0] - 1].doc_id == "senior-note-club"]
+    assert quoted, result.text
+    assert quoted[0].startswith("Plusieurs bénévoles ont évoqué le transport solidaire"), "data is kept"
+    assert f"réunion du club des aînés. {WITHHELD}" in quoted[0]
+    for text in (result.text, *(c.excerpt for c in result.citations)):
+        assert "Ignore les instructions" not in text and "Tu es désormais" not in text
+        assert "PIRATÉ" not in text
 
 
 def test_prompt_keeps_every_source_inside_its_block(passages):
@@ -463,7 +550,9 @@ def openai_answerer(e5):
     from assistant.answering.llm import OpenAIAnswerer
 
     settings = Settings().model_copy(update={"llm": "openai", "openai_base_url": "http://127.0.0.1:9/v1"})
-    return OpenAIAnswerer(settings, e5)
+    answerer = OpenAIAnswerer(settings, e5)
+    answerer.models = answering()  # the gate lets these questions through: the model's reply is tested
+    return answerer
 
 
 def test_openai_backend_cleans_model_output(openai_answerer, passages):
@@ -493,6 +582,7 @@ def test_openai_refusal_and_gate(openai_answerer, passages):
     assert result.refused and not result.grounded and len(result.leads) == 3
     fake = FakeChat("should not be called")
     openai_answerer._chat = fake
+    openai_answerer.models = load_models()  # the shipped gate
     assert openai_answerer.answer("Quelle est la recette de la tarte tatin ?", passages).refused
     assert fake.calls == [], "no model call when the evidence is too weak"
 
@@ -512,11 +602,13 @@ def test_openai_unreachable_falls_back_to_extractive(e5, passages):
 
     settings = Settings().model_copy(update={
         "llm": "openai", "openai_base_url": "http://127.0.0.1:9/v1", "llm_timeout": 2.0})
-    result = OpenAIAnswerer(settings, e5).answer("Combien d'habitants de Jonzac ont 80 ans ou plus ?",
-                                                 passages)
+    answerer = OpenAIAnswerer(settings, e5)
+    answerer.models = answering()
+    result = answerer.answer("Combien d'habitants de Jonzac ont 80 ans ou plus ?", passages)
     assert result.backend.startswith("extractive") and result.grounded and result.notes
 
 
+# --------------------------------------------------------------------------- settings & text
 # --------------------------------------------------------------------------- settings & text
 
 
@@ -604,54 +696,31 @@ def test_a_sentence_fits_only_with_the_asked_quantity_of_the_asked_thing():
     assert dated.anchored("En 2024, 12 000 visiteurs sont venus.", context="Cœur du Var")
 
 
-def test_quantity_question_is_refused_when_no_passage_gives_the_quantity(extractive, passages):
+def test_quantity_question_is_refused_when_no_passage_gives_the_quantity(shipped, passages):
     """On-topic (Jonzac, transport solidaire) but the asked amount is nowhere: refuse, say why."""
-    q = "Quel montant l'État a-t-il versé à Jonzac pour le transport solidaire ?"
-    ev = extractive.evidence(q, passages)
-    assert ev.score >= extractive.settings.refusal_threshold, "premise: the passages look close"
-    assert ev.missing == "un montant en euros"
-    result = extractive.answer(q, passages)
+    q = "Quel montant a été versé à Jonzac pour le transport solidaire des aînés ?"
+    ev = shipped.evidence(q, passages)
+    assert ev.refuse
+    assert ev.missing == "La question demande un montant en euros ; aucun des passages trouvés n'en donne."
+    result = shipped.answer(q, passages)
     assert result.refused and not result.grounded and result.citations == []
-    assert "un montant en euros" in result.text and len(result.leads) == 3
-    from assistant.answering.extractive import effective_score
-
-    assert effective_score(ev) == 0.0
+    assert result.text.splitlines()[:2] == [REFUSAL, ev.missing] and len(result.leads) == 3
 
 
-def test_a_sentence_naming_someone_does_not_stand_for_a_missing_quantity(extractive, passages):
+def test_a_sentence_naming_someone_does_not_stand_for_a_missing_quantity(shipped, passages):
     """"Quelles communes… quel montant": naming communes is not giving the amount."""
     q = "Quelles communes ont obtenu quel montant pour le transport solidaire des aînés ?"
-    ev = extractive.evidence(q, passages)
-    assert any(c.names for c in ev.candidates), "premise: sentences name communes"
-    assert ev.missing == "un montant en euros" and extractive.answer(q, passages).refused
+    ev = shipped.evidence(q, passages)
+    assert "un montant en euros" in ev.missing and shipped.answer(q, passages).refused
 
 
-def test_the_sentence_with_the_asked_quantity_leads_the_answer(extractive, passages):
+def test_the_passage_with_the_asked_quantity_leads_the_answer(extractive, passages):
     result = extractive.answer("Quelle part des habitants de l'agglomération colmarienne évite le centre "
                                "pendant les marchés de Noël ?", passages)
     assert result.grounded
-    first_claim = _claims(result.text)[0][0]
-    assert "58 %" in first_claim
-
-
-def test_a_quoted_announcement_brings_its_list(e5):
-    """"Les observations ont été consignées :" says there is an answer; the items are it."""
-    text = ("La déambulation\n"
-            "Une quinzaine de participants ont parcouru, avec trois habitantes âgées, le trajet entre "
-            "leur immeuble, la galerie commerciale et l'arrêt de bus. Les observations ont été consignées :\n"
-            "escaliers sans rampe et absence d'ascenseur pour rejoindre la dalle commerciale ;\n"
-            "plusieurs cellules commerciales vacantes, dont l'ancienne boulangerie ;\n"
-            "arrêt de bus dépourvu d'abri et de banc, en plein soleil l'été ;\n"
-            "absence de toilettes publiques.\n"
-            "Une habitante a résumé : « Je ne sors plus l'après-midi en été. »")
-    ps = [_p(1, text, "Compte rendu du séminaire local n°2 — Nîmes", territories=["Nîmes"],
-             doc_id="cr-nimes-2")]
-    result = _quote(e5, "Qu'a montré la déambulation avec les habitantes âgées jusqu'à l'arrêt de bus ?", ps)
-    assert result.grounded
-    assert "cellules commerciales vacantes" in result.text
-    assert "  - escaliers sans rampe" in result.text
-    assert all(p in ps[0].text for p in re.findall(r"- (.+?) \[\d+\]", result.text))  # verbatim only
-    assert "cellules commerciales vacantes" in result.citations[0].excerpt
+    assert result.citations[0].doc_id == "tempo-cr-colmar-1"
+    first = next(ln for ln in result.text.splitlines() if ln.startswith("> "))
+    assert re.search(r"\*\*[^*]*58 %[^*]*\*\*", first), first
 
 
 def test_threshold_calibration_takes_the_highest_threshold_that_costs_no_answer():
@@ -668,215 +737,80 @@ def test_threshold_calibration_takes_the_highest_threshold_that_costs_no_answer(
     assert result["unanswerable_scores"] == [0.0, 0.0, 0.9]
 
 
-def test_a_question_naming_its_fabrique_is_answered_from_that_fabrique(passages):
-    from assistant.answering.extractive import named_fabrique
 
-    assert named_fabrique("Comment la Fabrique senior a-t-elle traité la mobilité ?", passages) == SENIOR[0]
-    assert named_fabrique("Qu'a retenu la Fabrique sur les temporalités et les rythmes de vie ?",
-                          passages) == TEMPO[0]
-    # the fabrique as the subject of the sentence names none; no fabrique word: none either
-    assert named_fabrique("Quelle distinction la Fabrique fait-elle entre ces notions ?", passages) is None
-    assert named_fabrique("Comment les territoires ont-ils traité la mobilité ?", passages) is None
+# --------------------------------------------------------------------------- the issue's "done when"
 
 
-def test_scope_named_in_the_question_leads_the_answer(e5, passages):
-    """"la Fabrique temporalités" asks about Colmar and Grand Châtellerault, not Jonzac."""
-    answerer = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5)
-    q = "Comment les territoires de la Fabrique {} ont-ils traité les déplacements sans voiture ?"
-    tempo = answerer.answer(q.format("temporalités"), passages)
-    assert tempo.grounded and tempo.citations[0].fabrique == TEMPO[0]
-    senior = answerer.answer(q.format("senior"), passages)
-    assert senior.grounded and {c.fabrique for c in senior.citations} == {SENIOR[0]}
+def test_a_refusal_names_what_the_corpus_never_mentions(corpus_index, e5, shipped):
+    """Quimperlé is no territory of any fabrique and no document mentions it."""
+    q = "Que prévoit la feuille de route de Quimperlé pour les seniors ?"
+    ps = _real_passages(corpus_index, e5, q)
+    assert ps, "premise: the search finds close passages (seniors, roadmaps)"
+    result = shipped.answer(q, ps)
+    assert result.refused and not result.grounded and result.citations == []
+    assert result.text.startswith("Je n'ai pas trouvé")
+    assert result.text.splitlines()[1] == "Aucun des passages trouvés ne mentionne « Quimperlé »."
+    assert len(result.leads) == 3
 
 
-GORNAC_PISTES = (
-    "Pistes d'action évoquées\n"
-    "Les pistes suivantes ont été notées à ce stade ; elles seront approfondies ensuite :\n"
-    "Réaliser un inventaire participatif des zones humides, des sources et des fontaines, avec l'école.\n"
-    "Engager un programme de plantation de haies sur les secteurs de ruissellement identifiés.\n"
-    "Installer des récupérateurs d'eau de pluie sur les bâtiments communaux.\n"
-    "Créer un sentier de l'eau reliant lavoirs, sources et ruisseau, avec des panneaux.\n"
-    "Organiser une rencontre annuelle entre viticulteurs et riverains sur les pratiques culturales."
-)
+def test_a_name_only_in_a_passages_text_is_answered(corpus_index, e5, shipped):
+    """The boulevard Blossac is in one report's text, in no title, territory or fabrique."""
+    q = "Qu'ont proposé les commerçants du boulevard Blossac ?"
+    ps = _real_passages(corpus_index, e5, q)
+    metadata = json.dumps([p.meta for p in ps], ensure_ascii=False)
+    assert "Blossac" not in metadata, "premise: the name is in no metadata"
+    result = shipped.answer(q, ps)
+    assert not result.refused and result.grounded, result.text
+    holding = [c for c in result.citations if "commerçants du boulevard Blossac" in c.excerpt]
+    assert holding and holding[0].doc_id == "tempo-cr-grand-chatellerault-2"
+    assert any("commerçants du boulevard Blossac" in body for _h, body, _n in _quotes(result.text))
 
 
-def _gornac() -> list[Passage]:
-    p = _p(1, GORNAC_PISTES, "Compte rendu du séminaire local n°1 — Gornac", territories=["Gornac"],
-           doc_id="cr-gornac-1")
-    p.meta["section"] = "Pistes d'action évoquées"
-    other = _p(2, "Le deuxième séminaire local sera consacré à l'exploration de scénarios pour Gornac à "
-                  "l'horizon 2040. Le paysage de coteaux est cité par tous comme le premier atout.",
-               "Compte rendu du séminaire local n°1 — Gornac", territories=["Gornac"], doc_id="cr-gornac-1")
-    return [p, other]
+def test_a_paraphrase_is_answered(corpus_index, e5, shipped):
+    """« marchant avec des dames âgées » for « ont parcouru, avec trois habitantes âgées »."""
+    q = "Qu'ont constaté les participants en marchant avec des dames âgées jusqu'à l'arrêt de bus à Nîmes ?"
+    ps = _real_passages(corpus_index, e5, q)
+    result = shipped.answer(q, ps)
+    assert not result.refused and result.grounded, result.text
+    first = result.citations[0]
+    assert first.doc_id == "vieillissement-cr-nimes-2"
+    assert "trois habitantes âgées" in first.excerpt
+    assert not re.search(r"\b(marchant|dames)\b", first.excerpt), "premise: the words differ"
 
 
-def test_a_question_asking_for_a_list_gets_the_whole_list_in_order(e5):
-    """PDF lists lose their markers: unmarked action items after "… suivantes :" are still a
-    list, quoted whole and in the document's order, each once, under their announcement."""
-    ps = _gornac()
-    result = _quote(
-        e5, "Quelles pistes d'action ont été évoquées lors du premier séminaire local de Gornac ?", ps)
+def test_the_first_quote_is_the_best_ranked_evidence(e5, passages):
+    """The lead model's best passage is quoted first; a lead model that only reads retrieval's
+    rank quotes retrieval's first passage first."""
+    q = "Combien d'habitants de Jonzac ont 80 ans ou plus ?"
+    ordered = [passages[2], passages[3], passages[1], passages[0], passages[7]]  # the answer is 4th
+    best = judge(q, ordered).order[0]
+    assert best == 3, "premise: the lead model picks the passage with the number, not the first one"
+    result = _answerer(e5).answer(q, ordered)
+    assert (result.citations[0].doc_id, result.citations[0].page) == ("senior-fdr-jonzac", 2)
+    assert [c.n for c in result.citations][:1] == [1] and "400 habitants" in result.text.split("[1]")[0]
+    by_rank = _answerer(e5, rank_only()).answer(q, ordered)
+    assert by_rank.citations[0].doc_id == "senior-synthese"
+    assert [c.doc_id for c in by_rank.citations] == ["senior-synthese", "senior-publication",
+                                                     "senior-fdr-jonzac"]
+
+
+def test_a_fabrique_with_no_title_is_shown_by_its_documents_title(e5):
+    untitled = ("fab-xz-0042", "")
+    ps = [_p(1, "Le groupe de travail propose un transport solidaire assuré par des bénévoles pour les "
+                "aînés qui ne conduisent plus.", "Synthèse des ateliers sur la mobilité des aînés",
+             territories=[], fabrique=untitled, doc_type="seminaire_intersites", doc_id="doc-xz"),
+          _p(2, "Les aînés isolés demandent des navettes vers le marché.", "Note de cadrage mobilité",
+             territories=["Jonzac", "Craponne-sur-Arzon"], fabrique=untitled, doc_type="publication",
+             doc_id="doc-xz-2")]
+    answerer = _answerer(e5)
+    result = answerer.answer("Que propose le groupe de travail pour la mobilité des aînés ?", ps)
     assert result.grounded
-    lines = result.text.splitlines()
-    items = [ln for ln in lines if ln.startswith("  - ")]
-    assert any("Les pistes suivantes ont été notées" in ln for ln in lines)
-    expected = GORNAC_PISTES.splitlines()[2:]
-    assert [re.sub(r"^  - | \[\d+\]$", "", ln) for ln in items] == expected
-    quoted = [ln for ln in lines if ln.strip()]
-    assert len(quoted) == len(set(quoted)), "no line quoted twice"
-
-
-def test_a_single_item_question_does_not_get_the_whole_list(e5):
-    """"Que prévoit Gornac pour l'eau de pluie ?" is answered by the item, not the list."""
-    result = _quote(
-        e5, "Que prévoit Gornac pour récupérer l'eau de pluie des bâtiments communaux ?", _gornac())
-    assert result.grounded
-    assert "récupérateurs d'eau de pluie" in result.text
-    assert "pratiques culturales" not in result.text
-
-
-def test_an_announcement_brings_the_formula_it_announces(e5):
-    """"La vision adoptée s'énonce ainsi :" + « … »: the quote is the answer."""
-    text = ("Vision à long terme\n"
-            "À l'horizon 2040, les partenaires souhaitent que la métropole et ses voisins forment un "
-            "territoire solidaire. La vision adoptée s'énonce ainsi :\n"
-            "« Un grand territoire de la Loire où la ville et la campagne se nourrissent mutuellement. »\n"
-            "Cette vision ne vise pas à créer une nouvelle institution.")
-    ps = [_p(1, text, "Feuille de route — Nantes Métropole", territories=["Nantes Métropole"],
-             doc_id="fdr-nantes")]
-    result = _quote(e5, "Quelle vision à l'horizon 2040 Nantes Métropole a-t-elle adoptée ?", ps)
-    assert result.grounded
-    assert "se nourrissent mutuellement" in result.text
-    assert "se nourrissent mutuellement" in result.citations[0].excerpt
-
-
-def test_enumeration_questions_are_recognised():
-    from assistant.answering.answertype import asks_for_list
-
-    assert asks_for_list("Quelles pistes d'action ont été évoquées à Gornac ?")
-    assert asks_for_list("Selon quels critères les communes ont-elles été choisies ?")
-    assert not asks_for_list("Quel prestataire a accompagné la démarche ?")
-    assert not asks_for_list("Comment Jonzac a-t-elle traité la mobilité ?")
-
-
-def test_a_question_naming_a_territory_is_answered_from_its_fabrique(e5):
-    """A calendar of another fabrique ("troisièmes séminaires locaux") shares the question's
-    words; Jonzac's own report answers it."""
-    alim = ("comment-renforcer-l-alimentation", "Alimentation durable dans les quartiers prioritaires")
-    ps = [
-        _p(1, "Janvier à mai 2022 : troisièmes et quatrièmes séminaires locaux ; troisième séminaire "
-              "intersites.",
-           "Cahier des charges — alimentation durable", territories=[], fabrique=alim,
-           doc_type="cahier_des_charges", doc_id="alim-cdc"),
-        _p(2, "Les déplacements. Un service de transport solidaire reposant sur des bénévoles est jugé "
-              "réaliste à court terme par le groupe de travail.",
-           "Compte rendu du séminaire local n°3 — Jonzac", territories=["Jonzac"], doc_id="cr-jonzac-3"),
-    ]
-    q = "Quelles actions le groupe de travail de Jonzac a-t-il retenues au troisième séminaire local ?"
-    result = _quote(e5, q, ps)
-    assert result.grounded
-    assert result.citations[0].doc_id == "cr-jonzac-3"
-    assert "transport solidaire" in result.text.splitlines()[3]
-
-
-def test_a_numbered_section_title_is_not_quoted_as_an_answer(e5):
-    text = ("3. Territoires accompagnés\n"
-            "Quatre agglomérations ont été proposées par le comité de pilotage :\n"
-            "la Communauté d'agglomération de Blois - Agglopolys (Loir-et-Cher) ;\n"
-            "la Communauté d'agglomération du Grand Cahors (Lot) ;\n"
-            "Colmar Agglomération (Haut-Rhin).")
-    ps = [_p(1, text, "Cahier des charges — temporalités", territories=["Blois", "Cahors", "Colmar"],
-             fabrique=TEMPO, doc_type="cahier_des_charges", doc_id="tempo-cdc")]
-    result = _quote(e5, "Quels territoires ont été accompagnés par la Fabrique temporalités ?", ps)
-    assert result.grounded
-    assert "Territoires accompagnés" not in result.text
-    # the whole list, its last item too (PDF lists end with "." after the others' ";"), under
-    # the document's label: it names three territories, it is not Cahors's point
-    assert "Colmar Agglomération (Haut-Rhin). [1]" in result.text and "Grand Cahors" in result.text
-    assert "**Cahors**" not in result.text and "**Blois**" not in result.text
-
-
-def test_a_configured_cross_encoder_chooses_the_sentences(e5, monkeypatch):
-    """FP_RERANKER also reads each candidate sentence against the question: the sentence it
-    judges the answer leads, whatever the cosines; the refusal score stays the calibrated one."""
-    import assistant.retriever as retriever_mod
-
-    class FakeCrossEncoder:
-        def predict(self, pairs):
-            return [4.0 if "transport solidaire" in text else -4.0 for _, text in pairs]
-
-    monkeypatch.setattr(retriever_mod, "load_cross_encoder", lambda path: FakeCrossEncoder())
-    text = ("Les leviers identifiés\n"
-            "Le groupe de travail de Jonzac a longuement discuté des déplacements des aînés en 2040. "
-            "Un service de transport solidaire reposant sur des bénévoles est jugé réaliste à court terme.")
-    ps = [_p(1, text, "Compte rendu du séminaire local n°3 — Jonzac", territories=["Jonzac"],
-             doc_id="cr-jonzac-3")]
-    q = "Qu'a retenu le groupe de travail de Jonzac pour les déplacements des aînés ?"
-    plain = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5)
-    reader = ExtractiveAnswerer(Settings(refusal_threshold=0.0, reranker="/models/fake"), e5)
-    assert "longuement discuté" in plain.evidence(q, ps).candidates[0].text
-    ev = reader.evidence(q, ps)
-    assert "transport solidaire" in ev.candidates[0].text
-    assert ev.score == plain.evidence(q, ps).score
-    assert "transport solidaire" in reader.answer(q, ps).text.splitlines()[3]
-
-
-def test_a_list_goes_past_its_limit_only_to_reach_an_item_the_answer_quotes():
-    from assistant.answering.extractive import Candidate, list_after
-    from assistant.answering.frtext import split_units
-
-    items = [f"Créer l'action numéro {i} pour la commune." for i in range(1, 9)]
-    ps = _gornac()
-    ps[0].text = "Les pistes suivantes ont été notées :\n" + "\n".join(items)
-    announce = split_units(ps[0].text)[0]
-    c = Candidate(0, announce, 0.0, 0.0)
-    assert list_after(c, ps[0], set(), 6) == items[:6]
-    assert list_after(c, ps[0], set(), 6, frozenset({items[6]})) == items[:7]
-
-
-def test_a_question_in_a_source_is_never_quoted_as_an_answer(e5):
-    text = ("Comment se déplacer et rester lié aux autres quand on ne conduit plus ?\n"
-            "À Prémesques, une navette communale conduit les aînés au marché deux fois par semaine.")
-    ps = [_p(1, text, "Synthèse des séminaires intersites — vieillissement", territories=["Prémesques"],
-             doc_id="synthese-vieil")]
-    result = _quote(e5, "Comment les aînés qui ne conduisent plus se déplacent-ils ?", ps)
-    assert result.grounded and "navette communale" in result.text
-    assert "rester lié aux autres" not in result.text
-
-
-def test_a_reports_objectives_do_not_answer_for_its_results(e5):
-    """"Objectifs de la séance: aboutir à une vision commune" restates the question; the vision
-    the day adopted is under another heading."""
-    title = "Compte rendu du séminaire local n°3 — Toulouse Métropole"
-    goal = _p(1, "Objectifs de la séance\nCette troisième séance devait aboutir à une vision commune de la "
-                 "relation entre la métropole et le Gers à l'horizon 2035.", title,
-              territories=["Toulouse Métropole"], doc_id="cr-toulouse-3")
-    goal.meta["section"] = "Objectifs de la séance"
-    vision = _p(2, "La vision retenue\nLes participants ont adopté une formulation : « En 2035, la métropole "
-                   "et les Portes de Gascogne forment un couple de territoires. »", title,
-                territories=["Toulouse Métropole"], doc_id="cr-toulouse-3")
-    vision.meta["section"] = "La vision retenue"
-    ev = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).evidence(
-        "Quelle vision commune de la relation avec le Gers a été formulée lors du troisième séminaire ?",
-        [goal, vision])
-    assert "couple de territoires" in ev.candidates[0].text
-
-
-def test_a_question_naming_a_kind_of_document_is_answered_from_it(e5):
-    from assistant.answering.extractive import named_doc_type
-
-    assert named_doc_type("Quels publics le cahier des charges vise-t-il ?") == "cahier_des_charges"
-    assert named_doc_type("Quelle vision le Grand Reims a-t-il retenue dans sa feuille de route ?") \
-        == "feuille_de_route"
-    assert named_doc_type("Quel regard le rapport final porte-t-il sur les XXL ?") == "publication"
-    assert named_doc_type("Comment les territoires ont-ils traité la mobilité ?") is None
-    cdc = _p(1, "Le titulaire portera une attention particulière aux ménages en situation de précarité et "
-                "aux femmes enceintes.", "Cahier des charges — santé environnementale", territories=[],
-             doc_type="cahier_des_charges", doc_id="pvse-cdc")
-    pub = _p(2, "Les publics prioritaires des actions de santé environnementale sont les familles avec "
-                "enfants et les habitants des logements dégradés.", "Enseignements — santé environnementale",
-             territories=[], doc_type="publication", doc_id="pvse-pub")
-    ev = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5).evidence(
-        "Quels publics le cahier des charges de la Fabrique santé environnementale demande-t-il de "
-        "considérer en priorité ?", [pub, cdc])
-    assert ev.candidates[0].text.startswith("Le titulaire")
+    heads = [h for h, _b, _n in _quotes(result.text)]
+    assert "**Document : Synthèse des ateliers sur la mobilité des aînés** — p. 1" in heads
+    assert "**Document : Note de cadrage mobilité** — p. 1" in heads
+    table = answerer.answer("Comment les territoires traitent-ils la mobilité des aînés ?", ps,
+                            mode="compare")
+    assert {r["territory"] for r in table.rows} == {"Document : Synthèse des ateliers sur la mobilité des "
+                                                    "aînés", "Document : Note de cadrage mobilité"}
+    for text in (result.text, table.text):
+        assert "fab-xz-0042" not in text and "Fabrique «" not in text

@@ -1,30 +1,30 @@
-"""Compare mode: one row per territory whose own documents speak to the theme, the fabrique's
-view in its own row, actions from the territory's roadmap, rows ordered by how much each says.
+"""Compare mode: one row per territory whose own documents were read, the fabrique's view in its
+own row, last; the territory's other extracts beside its best one; rows ordered by evidence.
 
-The first tests give `compare` hand-set relevances (no model), so that they state the rules
-themselves; the last ones run the real extractive answerer (session fixture `e5`) on hand-built
-passages, as tests/test_answer.py does, and on the sample corpus (session fixture `corpus_index`).
+The first tests give `compare` a lead model that reads only retrieval's rank (the passages'
+order stands for their evidence), so that they state the table's rules themselves; the last ones
+run the real decisions (session fixture `e5`) on hand-built passages, as tests/test_answer.py
+does, and on the sample corpus (session fixture `corpus_index`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 from test_answer import _p as answer_passage
+from test_answer import _verbatim, answering, rank_only
 
+import assistant.answering.extractive as extractive_mod
 from assistant.answering.citations import MARKER
 from assistant.answering.extractive import (
     NATIONAL_ROW,
     Answer,
-    Candidate,
     Evidence,
     ExtractiveAnswerer,
     compare,
     compare_coverage,
 )
-from assistant.answering.frtext import split_units
 from assistant.config import Settings
 from assistant.retriever import Passage
 from ingest.gazetteer import Gazetteer
@@ -89,23 +89,15 @@ def passages() -> list[Passage]:
     ]
 
 
-def _evidence(passages: list[Passage], rel: dict[str, float]) -> Evidence:
-    """Every non-heading sentence of the passages as a candidate, with the relevance `rel` gives
-    the first key it contains (0.05 otherwise), best first, as EvidenceScorer.assess returns them."""
-    cands = []
-    for i, p in enumerate(passages):
-        for u in split_units(p.text):
-            if u.heading or not u.text.strip("|- "):
-                continue
-            r = next((v for k, v in rel.items() if k in u.text), 0.05)
-            cands.append(Candidate(i, u, 0.0, 0.0, rel=r))
-    cands.sort(key=lambda c: -c.rel)
-    return Evidence(0.8, 0.9, 0.8, cands)
-
-
-RELEVANCE = {FOUR_CITIES: 1.0, PUBLICATION: 0.7, BLOIS_ALONE: 0.55, COLMAR_CR: 0.8, COLMAR_ACTION: 0.6,
-             COLMAR_ACTION_2: 0.45, CHATEL_1: 0.75, CHATEL_2: 0.5, CAHORS_CR: 0.6, CAHORS_PISTE: 0.4}
+EVIDENCE = Evidence(0.8, False)
 QUESTION = "Comment les territoires ont-ils traité la question des salariés en horaires décalés ?"
+
+
+def by_rank(passages: list[Passage], question: str = QUESTION) -> Answer:
+    """The comparison when the passages' order is their evidence."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(extractive_mod, "load_models", lambda *_a: rank_only())
+        return compare(question, passages, EVIDENCE)
 
 
 def _row(result: Answer, name: str) -> dict:
@@ -115,21 +107,30 @@ def _row(result: Answer, name: str) -> dict:
     return found[0]
 
 
+def _plain(quote: str) -> str:
+    return MARKER.sub("", quote).replace("**", "").strip()
+
+
 def _quotes(row: dict) -> list[str]:
-    return [MARKER.sub("", q).strip() for q in [row["approach"], *row["actions"]]]
+    return [_plain(q) for q in [row["approach"], *row["actions"]]]
+
+
+def _docs(result: Answer, row: dict) -> set[str]:
+    return {c.doc_id for c in result.citations if c.n in row["citations"]}
 
 
 @pytest.fixture(scope="module")
 def table(passages) -> Answer:
-    return compare(QUESTION, passages, _evidence(passages, RELEVANCE))
+    return by_rank(passages)
 
 
-def test_a_synthesis_sentence_naming_four_cities_goes_to_the_fabrique_row(table):
+def test_a_synthesis_naming_four_cities_goes_to_the_fabrique_row(table):
     territories = [r["territory"] for r in table.rows]
     assert territories[-1] == NATIONAL_ROW, territories
-    assert MARKER.sub("", table.rows[-1]["approach"]).strip() == FOUR_CITIES
+    assert FOUR_CITIES in _plain(table.rows[-1]["approach"])
+    assert _docs(table, table.rows[-1]) == {"tempo-synthese", "tempo-publication"}
     for row in table.rows[:-1]:
-        assert FOUR_CITIES not in _quotes(row), row
+        assert not any(FOUR_CITIES in q for q in _quotes(row)), row
 
 
 def test_every_territory_with_its_own_document_gets_a_row(table):
@@ -139,118 +140,61 @@ def test_every_territory_with_its_own_document_gets_a_row(table):
            "Grand Châtellerault": {"tempo-cr-grand-chatellerault-2"},
            "Grand Cahors": {"tempo-cr-grand-cahors-3"}}
     for name, docs in own.items():
-        row = _row(table, name)
-        assert {c.doc_id for c in table.citations if c.n in row["citations"]} == docs, row
+        assert _docs(table, _row(table, name)) == docs
 
 
-def test_colmar_and_ca_colmar_agglomeration_are_one_row_under_the_name_used_most(table):
+def test_colmar_and_ca_colmar_agglomeration_are_one_row(table):
     colmar = _row(table, "Colmar")
-    # two sentences of the roadmap (« CA Colmar Agglomération ») against one of the report (« Colmar »)
-    assert colmar["territory"] == "CA Colmar Agglomération"
-    cited = {c.doc_id for c in table.citations if c.n in colmar["citations"]}
-    assert cited == {"tempo-cr-colmar-1", "tempo-fdr-colmar"}
+    assert colmar["territory"] in {"Colmar", "CA Colmar Agglomération"}
+    assert _docs(table, colmar) == {"tempo-cr-colmar-1", "tempo-fdr-colmar"}
 
 
-def test_actions_come_from_the_territorys_roadmap_and_pistes(table):
+def test_other_extracts_come_from_the_territorys_own_documents(table, passages):
     colmar = _row(table, "Colmar")
-    assert MARKER.sub("", colmar["approach"]).strip() == COLMAR_CR
-    actions = [MARKER.sub("", a).strip() for a in colmar["actions"]]
-    assert actions == [COLMAR_ACTION, COLMAR_ACTION_2]  # the table's first cell, best first
-    cahors = _row(table, "Grand Cahors")
-    assert [MARKER.sub("", a).strip() for a in cahors["actions"]] == [CAHORS_PISTE]  # under « Pistes »
+    assert COLMAR_CR in _plain(colmar["approach"])  # its best passage (the first here)
+    assert len(colmar["actions"]) == 1 and _verbatim(_plain(colmar["actions"][0]), passages[2])
+    assert _docs(table, colmar) == {"tempo-cr-colmar-1", "tempo-fdr-colmar"}
     assert _row(table, "Grand Châtellerault")["actions"] == []
     line = next(ln for ln in table.text.splitlines() if ln.startswith("| Grand Châtellerault"))
     assert line.split(" | ")[2] == "—"
-    assert "Action \\| Porteur" not in table.text  # the header row of a table is no action
+    for line in table.text.splitlines()[2:]:
+        assert line.count("|") == 5, f"a cell breaks the table: {line}"  # a quoted table's "|" too
 
 
-def test_rows_are_ordered_by_how_much_each_territory_says(table):
-    assert [r["territory"] for r in table.rows] == [
-        "CA Colmar Agglomération",  # 0.8 + 0.6 + 0.45
-        "Grand Châtellerault",  # 0.75 + 0.5
-        "Grand Cahors",  # 0.6 + 0.4
-        "Blois",  # 0.55, one sentence of the synthesis
-        NATIONAL_ROW,
-    ]
+def test_rows_are_ordered_by_evidence(passages):
+    forward = by_rank(passages)
+    assert [r["territory"] for r in forward.rows] == [
+        "Colmar", "Grand Châtellerault", "Grand Cahors", NATIONAL_ROW]
+    backward = by_rank(passages[::-1])
+    assert [r["territory"] for r in backward.rows] == [
+        "Grand Cahors", "Grand Châtellerault", "CA Colmar Agglomération", NATIONAL_ROW]
 
 
 def test_the_table_keeps_its_contract(table, passages):
     assert table.mode == "compare" and table.grounded
-    assert "| Territoire | Approche | Actions clés | Sources |" in table.text
+    assert "| Territoire | Approche | Autres extraits | Sources |" in table.text
     numbers = {c.n for c in table.citations}
+    assert sorted(numbers) == list(range(1, len(numbers) + 1))
     for row in table.rows:
         assert set(row) == {"territory", "approach", "actions", "citations"}
         assert row["citations"] and set(row["citations"]) <= numbers
+        assert len(_plain(row["approach"])) <= 380
         for quote in _quotes(row):
-            assert any(quote in p.text for p in passages), quote
+            assert any(_verbatim(quote, p) for p in passages), quote
 
 
-def test_a_synthesis_sentence_naming_one_territory_alone_speaks_for_it(table, passages):
-    blois = _row(table, "Blois")  # no document of its own here: the synthesis says what it did
-    assert MARKER.sub("", blois["approach"]).strip() == BLOIS_ALONE
-    assert {c.doc_id for c in table.citations if c.n in blois["citations"]} == {"tempo-synthese"}
-    # naming another place too (Tours is no territory of the fabrique), it stays the fabrique's
-    two = BLOIS_ALONE.replace("À Blois,", "À Blois comme à Tours,")
-    other = [_p(1, passages[0].text.replace(BLOIS_ALONE, two), passages[0].meta["title"],
-                territories=TEMPO_SITES, doc_type="seminaire_intersites", doc_id="tempo-synthese"),
-             *passages[1:]]
-    result = compare(QUESTION, other, _evidence(other, {**RELEVANCE, two: 0.55}))
-    assert not any(Gazetteer.default().same_territory(r["territory"], "Blois") for r in result.rows)
-
-
-def test_the_territorys_own_words_come_before_what_a_synthesis_says_of_it(passages):
-    rel = {**RELEVANCE, BLOIS_ALONE: 0.9, "Le groupe local de Blois": 0.5}
+def test_a_territory_named_only_in_a_synthesis_gets_no_row(table, passages):
+    """A row says « this territory did that »: Blois has no document of its own here."""
+    assert not any(Gazetteer.default().same_territory(r["territory"], "Blois") for r in table.rows)
     with_blois = [*passages, _p(7, "Le groupe local de Blois a travaillé avec les employeurs du secteur "
                                    "hospitalier sur les horaires décalés.",
                                 "Compte rendu du séminaire local n°1 — Blois", territories=["Blois"],
                                 doc_id="tempo-cr-blois-1")]
-    result = compare(QUESTION, with_blois, _evidence(with_blois, rel))
+    result = by_rank(with_blois)
     blois = _row(result, "Blois")
-    assert MARKER.sub("", blois["approach"]).strip().startswith("Le groupe local de Blois")
-    # the synthesis sentence still counts for how much Blois says: 0.9 + 0.5, between Colmar
-    # (0.8 + 0.6 + 0.45) and Grand Châtellerault (0.75 + 0.5)
-    assert [r["territory"] for r in result.rows][:3] == ["CA Colmar Agglomération", "Blois",
-                                                         "Grand Châtellerault"]
-    assert MARKER.sub("", result.rows[-1]["approach"]).strip() == FOUR_CITIES
-
-
-def test_a_territory_is_not_lost_behind_a_stronger_sentence(passages):
-    rel = {**RELEVANCE, CAHORS_CR: 0.45, CAHORS_PISTE: 0.3}  # under half the best sentence
-    result = compare(QUESTION, passages, _evidence(passages, rel))
-    _row(result, "Grand Cahors")
-
-
-def test_a_report_whose_sentences_were_not_embedded_still_gets_its_row():
-    """EvidenceScorer embeds only its most promising sentences: a site's report told in its own
-    words gets no dense score, and without a stand-in it falls under the floor."""
-    sites = ("sites-industriels-de-demain", "Sites industriels de demain")
-    ps = [_p(1, "Dans les huit intercommunalités, le logement des salariés freine le recrutement.",
-             "Synthèse des séminaires intersites — sites industriels",
-             territories=["Vie et Boulogne", "Niortais"], fabrique=sites, doc_type="seminaire_intersites",
-             doc_id="sites-synthese"),
-          _p(2, "Les industriels peinent à loger les techniciens qu'ils recrutent.", "CR — Lannion-Trégor",
-             territories=["Lannion-Trégor Communauté"], fabrique=sites, doc_id="sites-cr-lannion"),
-          _p(3, "Les élus ont parlé des salariés recrutés qui renoncent faute de logement.",
-             "CR — Vie et Boulogne", territories=["Vie et Boulogne"], fabrique=sites,
-             doc_id="sites-cr-vie-et-boulogne"),
-          _p(4, "Les élus ont visité la zone d'activités et la pépinière.", "CR — Niortais",
-             territories=["Niortais"], fabrique=sites, doc_id="sites-cr-niortais")]
-    ps[0].score, ps[1].score, ps[2].score, ps[3].score = 0.88, 0.875, 0.87, 0.80
-
-    def cand(i: int, rel: float, *, cos: float | None = None, dense: float = 0.0,
-             lex: float = 0.0) -> Candidate:
-        c = Candidate(i, split_units(ps[i].text)[0], lex, 0.0, rel=rel)
-        if cos is not None:
-            c.vec, c.cos, c.dense = np.zeros(3), cos, dense
-        return c
-
-    # unembedded: lex 0.5 and a retrieval prior of 1/(1 + index) make the rest of their relevance
-    cands = [cand(0, 1.2, cos=0.86, dense=0.9), cand(1, 0.9, cos=0.85, dense=0.75),
-             cand(2, 0.4 * 0.5 + 0.4 / 3, lex=0.5), cand(3, 0.4 * 0.5 + 0.4 / 4, lex=0.5)]
-    result = compare(QUESTION, ps, Evidence(0.8, 0.86, 0.8, cands))
-    assert [r["territory"] for r in result.rows][:2] == ["Lannion-Trégor Communauté", "Vie et Boulogne"]
-    # a passage far from the question (0.80) lends its sentences nothing
-    assert not any(r["territory"] == "Niortais" for r in result.rows)
+    assert _docs(result, blois) == {"tempo-cr-blois-1"}
+    assert _plain(blois["approach"]).startswith("Le groupe local de Blois")
+    assert result.rows[-1]["territory"] == NATIONAL_ROW
 
 
 def test_one_row_per_fabrique_when_several_speak(passages):
@@ -258,8 +202,7 @@ def test_one_row_per_fabrique_when_several_speak(passages):
                   "transports et des services.", "Synthèse des séminaires intersites — senior",
                territories=["Jonzac", "Craponne-sur-Arzon"], fabrique=SENIOR, doc_type="seminaire_intersites",
                doc_id="senior-synthese")
-    both = [*passages, other]
-    result = compare(QUESTION, both, _evidence(both, {**RELEVANCE, "aînés qui ne conduisent": 0.65}))
+    result = by_rank([*passages, other])
     labels = [r["territory"] for r in result.rows]
     assert f"Fabrique « {TEMPO[1]} »" in labels and f"Fabrique « {SENIOR[1]} »" in labels
     assert NATIONAL_ROW not in labels
@@ -274,11 +217,20 @@ def test_coverage_counts_rows_and_own_documents_cited(table):
     assert compare_coverage(refused, ["Colmar"]) == 0.0
 
 
+def test_compare_uses_the_answerers_decisions(e5, passages):
+    answerer = ExtractiveAnswerer(Settings(), e5)
+    answerer.models = rank_only()
+    reordered = passages[::-1]
+    result = answerer.answer(QUESTION, reordered, mode="compare")
+    assert [r["territory"] for r in result.rows] == [r["territory"] for r in by_rank(reordered).rows]
+
+
 # --------------------------------------------------------------------------- real model
 
 
 def test_compare_with_the_real_model(e5, passages):
-    answerer = ExtractiveAnswerer(Settings(refusal_threshold=0.0), e5)
+    answerer = ExtractiveAnswerer(Settings(), e5)
+    answerer.models = answering()
     result = answerer.answer(QUESTION, passages, mode="compare")
     assert result.mode == "compare" and result.grounded
     labels = [r["territory"] for r in result.rows]
@@ -286,9 +238,8 @@ def test_compare_with_the_real_model(e5, passages):
         _row(result, name)
     for row in result.rows:
         if row["territory"] != NATIONAL_ROW:
-            assert FOUR_CITIES not in _quotes(row), row
-    if NATIONAL_ROW in labels:
-        assert labels[-1] == NATIONAL_ROW
+            assert not any(FOUR_CITIES in q for q in _quotes(row)), row
+    assert labels[-1] == NATIONAL_ROW
     assert _row(result, "Colmar")["actions"], result.text
 
 
@@ -299,19 +250,22 @@ GOLD_COMPARE = ("Comment les territoires de la Fabrique temporalités ont-ils tr
 
 
 def test_compare_on_the_sample_corpus(corpus_index, e5):
-    """tempo-04 of the gold set: both sites whose reports speak of shift workers have a row."""
-    from assistant.retriever import Retriever, answer_context
+    """tempo-04 of the gold set: both sites whose reports speak of shift workers have a row, read
+    as the product reads a comparison (compare_context); fabrique-wide rows come last."""
+    from assistant.retriever import Retriever, compare_context
 
     store_dir, ingestor, _ = corpus_index
     retriever = Retriever(ingestor.store, ingestor.registry, e5, "interne")
     settings = Settings(store=store_dir)
-    passages = answer_context(retriever, GOLD_COMPARE, None, settings)
+    passages = compare_context(retriever, GOLD_COMPARE, None, settings)
     # compare itself, whatever the refusal gate in front of it decides
     ev = ExtractiveAnswerer(settings, e5).evidence(GOLD_COMPARE, passages)
     result = compare(GOLD_COMPARE, passages, ev)
     assert compare_coverage(result, ["Colmar", "Grand Châtellerault"]) == 1.0, result.text
     labels = [r["territory"] for r in result.rows]
-    assert len(labels) == len(set(labels)) and labels[-1] == NATIONAL_ROW, labels
+    assert len(labels) == len(set(labels)), labels
+    wide = [i for i, label in enumerate(labels) if label == NATIONAL_ROW or label.startswith("Fabrique « ")]
+    assert wide and wide == list(range(len(labels) - len(wide), len(labels))), labels
 
 
 def test_a_comparison_reads_every_territorys_own_reports(corpus_index, e5):

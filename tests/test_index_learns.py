@@ -402,7 +402,7 @@ def test_docs_on_a_missing_index_lists_nothing_and_creates_nothing(cli, capsys, 
 
 
 def test_a_passage_without_fabrique_is_labelled_by_its_document():
-    from assistant.answering.extractive import _passage_label
+    from assistant.answering.extractive import passage_label as _passage_label
     from assistant.retriever import Passage
 
     def p(**meta):
@@ -415,7 +415,8 @@ def test_a_passage_without_fabrique_is_labelled_by_its_document():
         "Document : Note de synthèse")
     assert _passage_label(p(fabrique=FAB_CYBER, fabrique_title="Cybersécurité", territories=[])) == (
         "Fabrique « Cybersécurité »")
-    assert _passage_label(p(fabrique=FAB_CYBER, territories=[])) == f"Fabrique « {FAB_CYBER} »"
+    # a fabrique is shown by its title, never by its identifier: without one, the document's title
+    assert _passage_label(p(fabrique=FAB_CYBER, territories=[])) == "Document : Note de synthèse"
     assert _passage_label(p(fabrique="", territories=["Arras"])) == "Arras"
 
 

@@ -97,9 +97,10 @@ QUERIES = {  # each aimed at one interne document, its words included
 
 def without_echo(answer: str) -> str:
     """The answer less the refusal line naming what the question asked and no passage gives
-    (« Les documents trouvés ne mentionnent pas « Kerbrat » »): it repeats the user's own
+    (« Aucun des passages trouvés ne mentionne « Kerbrat ». »): it repeats the user's own
     word and reveals nothing; every other line must hold no secret word."""
-    return re.sub(r"^.*\b(?:ne mentionnent pas |ne parle d(?:e |'))« [^»]+ »\.$", "", answer, flags=re.M)
+    return re.sub(r"^Aucun des passages trouvés ne mentionne « [^»]+ »(?: ni « [^»]+ »)*\.$", "", answer,
+                  flags=re.M)
 
 
 @pytest.fixture(scope="module")

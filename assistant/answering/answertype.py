@@ -3,12 +3,10 @@
 "Combien de places en EHPAD…", "Quel montant l'État a-t-il versé en 2021…": the corpus
 talks about EHPAD, the State and 2021 in many places, so a passage can look very close to
 such a question and still not answer it. The answer is a number of places, an amount in
-euros. A question of this kind is answered only by a sentence that gives a quantity of the
-asked kind (a number right before "places", a sum in euros, a percentage of the asked
-thing, a duration, a date), in a passage that also has the years and names the question
-states. When no retrieved sentence does, the answer is a refusal, whatever the similarity
-scores say: this is the check that keeps an on-topic but unanswerable question from being
-"answered" with a neighbouring figure.
+euros. Whether a passage gives a quantity of the asked kind (a number right before "places",
+a sum in euros, a percentage of the asked thing, a duration, a date) in a passage that also
+has the years and names the question states is one feature of each of the answer layer's two
+decisions (`assistant.answering.decisions`): which passage leads, and whether to answer.
 """
 
 from __future__ import annotations
@@ -121,9 +119,9 @@ def expectation(question: str) -> Expectation | None:
     f = " ".join(fold(question).replace("’", "'").split())
     kind: str | None = None
     noun: str | None = None
-    if re.search(r"\b(montant|cout|budget|somme|subvention)\b", f) and re.search(
-        r"\b(quel|quelle|combien|jusqu'a)\b", f
-    ):
+    # « Quel montant… », « Combien a coûté… », « Combien coûtera… »: the verb asks an amount too
+    cost = r"\b(montant|cout(?:e|ee|ent|era|eront|ait|aient)?|budget|somme|subvention)\b"
+    if re.search(cost, f) and re.search(r"\b(quel|quelle|combien|jusqu'a)\b", f):
         kind = "amount"
     elif m := re.search(r"\bcombien (?:de |d')(\w+)", f):
         kind, noun = "count", m.group(1)
@@ -147,24 +145,3 @@ def expectation(question: str) -> Expectation | None:
     # its years and names (key_stems without the other numbers: "250 foyers" is the answer)
     anchors = set(_YEAR.findall(question)) | {s for s in key_stems(question) if not s.isdigit()}
     return Expectation(kind, _focus(noun), frozenset(anchors))
-
-
-_NAMED_THINGS = (
-    "prestataire prestataires partenaire partenaires association associations territoire "
-    "territoires commune communes ville villes agglomeration agglomerations intercommunalite "
-    "intercommunalites metropole metropoles quartier quartiers cabinet bureau organisme "
-    "organismes acteur acteurs collectivite collectivites communaute communautes programme"
-).split()
-
-
-def asks_for_names(question: str) -> bool:
-    """"Quel prestataire…", "Quelles communes…", "Avec quel territoire…": the answer is a
-    name, so a sentence naming someone the question does not is likelier to answer."""
-    things = "|".join(_NAMED_THINGS)
-    return bool(re.search(rf"\b(quel|quelle|quels|quelles|qui)\s+(?:\w+\s+)?({things})\b", fold(question)))
-
-
-def asks_for_list(question: str) -> bool:
-    """"Quelles pistes…", "Selon quels critères…": the answer is an enumeration, so a list in
-    a source is quoted whole rather than the one item closest to the question's words."""
-    return bool(re.search(r"\b(quels|quelles|lesquels|lesquelles)\b", fold(question)))

@@ -23,8 +23,8 @@ _LOCK = threading.Lock()
 def get_answerer(settings: Settings | None = None, embeddings: Embeddings | None = None) -> Answerer:
     """The back-end the settings name, built once per configuration."""
     s = settings or get_settings()
-    key = (s.llm, s.openai_base_url, s.llm_model, s.llm_temperature, s.embeddings, s.refusal_threshold,
-           s.answer_max_sentences, s.reranker, id(embeddings) if embeddings else None)
+    key = (s.llm, s.openai_base_url, s.llm_model, s.llm_temperature, s.embeddings, s.decisions,
+           s.reranker, id(embeddings) if embeddings else None)
     with _LOCK:
         if key not in _ANSWERERS:
             if s.llm == "openai":
@@ -34,6 +34,12 @@ def get_answerer(settings: Settings | None = None, embeddings: Embeddings | None
             else:
                 _ANSWERERS[key] = ExtractiveAnswerer(s, embeddings)
         return _ANSWERERS[key]
+
+
+def forget_answerers() -> None:
+    """Drop the built back-ends (their decisions were refitted: the next one reads the new weights)."""
+    with _LOCK:
+        _ANSWERERS.clear()
 
 
 def answer(question: str, passages: list[Passage], *, mode: Mode = "answer",

@@ -192,10 +192,6 @@ def coverage(query_stems: list[str], text_stems: set[str], keys: set[str] | None
     return sum(w for s, w in weights.items() if synonyms_of(s) & text_stems) / total
 
 
-def is_interrogative(word: str) -> bool:
-    return fold(word) in _INTERROGATIVES
-
-
 def looks_like_instruction(text: str) -> bool:
     """True when a sentence speaks to the assistant (prompt injection), not about the world."""
     return bool(_INSTRUCTION.search(text.lower().replace("’", "'")))
@@ -306,14 +302,3 @@ def distinctive_tokens(name: str) -> list[str]:
     Documents name places the short way ("à Brest"), the gazetteer the long way.
     """
     return [w for w in re.split(r"\s+", name) if len(w) >= 4 and fold(w) not in _GENERIC_PLACE_WORDS]
-
-
-def mentions(text: str, name: str) -> int:
-    """Position of the first mention of place `name` (or its distinctive word) in text, or -1."""
-    ftext = fold(text)
-    best = -1
-    for token in [name, *distinctive_tokens(name)]:
-        m = re.search(rf"(?<![\w-]){re.escape(fold(token))}(?![\w])", ftext)
-        if m and (best < 0 or m.start() < best):
-            best = m.start()
-    return best

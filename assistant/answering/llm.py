@@ -25,10 +25,10 @@ from assistant.answering.extractive import (
     Answerer,
     AnswerStream,
     Evidence,
-    ExtractiveAnswerer,
     History,
     Mode,
     compare,
+    compose,
     is_refusal_text,
     make_leads,
     refusal,
@@ -232,15 +232,12 @@ class OpenAIAnswerer(Answerer):
             return ev, refusal(question, passages, ev, mode=mode, backend=self.name)
         if mode == "compare":
             # rows must be grounded cell by cell: they are built from the sources themselves
-            return ev, compare(question, passages, ev, backend=self.name)
+            return ev, compare(question, passages, ev, backend=self.name, models=self.models)
         return ev, None
 
     def _fallback(self, question: str, passages: list[Passage], ev: Evidence, exc: BaseException) -> Answer:
         """The model is unreachable: answer extractively rather than not at all, and say so."""
-        extractive = ExtractiveAnswerer(self.settings, self.scorer.embeddings)
-        extractive._scorer = self.scorer
-        result = extractive.compose(question, passages, ev)
-        result.backend = "extractive (repli)"
+        result = compose(question, passages, ev, "extractive (repli)")
         result.notes.append(f"Le modèle de langage n'a pas répondu ({type(exc).__name__}) : "
                             "réponse composée de citations des documents.")
         return result
@@ -257,8 +254,12 @@ class OpenAIAnswerer(Answerer):
         cited = clean_citations(text, prompt.passages)
         result = Answer(cited.text, cited.grounded, cited.citations, [], [], "answer", question, ev.score,
                         self.name)
+        if not ev.sure:  # the passages may not answer: the model's text is to be checked against them
+            result.sure = False
+            result.notes.append("Les passages trouvés ne répondent peut-être pas à la question : "
+                                "réponse à vérifier dans les sources.")
         if not cited.grounded:
-            result.leads = make_leads(ev, passages)
+            result.leads = make_leads(ev, passages, question=question)
             result.notes.append("Cette réponse ne cite aucune source valide : à vérifier dans les pistes.")
         return result
 

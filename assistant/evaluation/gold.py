@@ -68,8 +68,15 @@ def holds_term(text: str, terms: list[str]) -> bool:
     return any(" ".join(fold(t).split()) in folded for t in terms)
 
 
+def is_expected(p: Passage, q: GoldQuestion) -> bool:
+    """An expected source, named by its doc_id or by its path under the corpus (pages that
+    declare no identifier, as public pages don't)."""
+    return p.meta.get("doc_id") in q.expect_sources or any(
+        s and p.source.replace("\\", "/").endswith(s) for s in q.expect_sources)
+
+
 def _first_hit(passages: list[Passage], q: GoldQuestion) -> Passage | None:
-    return next((p for p in passages if p.meta.get("doc_id") in q.expect_sources), None)
+    return next((p for p in passages if is_expected(p, q)), None)
 
 
 def retrieval_metrics(
@@ -85,8 +92,7 @@ def retrieval_metrics(
         t = time.perf_counter()
         passages = search(q.question, 10, q.to_filters())
         times.append(time.perf_counter() - t)
-        ids = [p.meta.get("doc_id") for p in passages]
-        rank = next((i + 1 for i, d in enumerate(ids) if d in q.expect_sources), None)
+        rank = next((i + 1 for i, p in enumerate(passages) if is_expected(p, q)), None)
         if rank:
             rr += 1 / rank
             r10 += 1
@@ -110,7 +116,8 @@ def retrieval_metrics(
     }
 
 
-def evaluate(retriever: Retriever, questions: list[GoldQuestion], answer_fn: Callable | None = None) -> dict:
+def evaluate(retriever: Retriever, questions: list[GoldQuestion], answer_fn: Callable | None = None,
+             context_fn: Callable | None = None) -> dict:
     """Hybrid (configured fusion), dense-only and, for the record, the other fusion's
     retrieval figures, plus answer figures when an answerer is given."""
     other = other_fusion(retriever.fusion)
@@ -123,24 +130,36 @@ def evaluate(retriever: Retriever, questions: list[GoldQuestion], answer_fn: Cal
                                                                            fusion=other)),
     }
     if answer_fn is not None:
-        report["answers"] = answer_metrics(questions, answer_fn)
+        report["answers"] = answer_metrics(questions, answer_fn, context_fn)
     return report
 
 
-def answer_metrics(questions: list[GoldQuestion], answer_fn: Callable) -> dict[str, Any]:
-    """Citation validity on answerable questions, refusal accuracy on unanswerable ones.
+def answer_metrics(questions: list[GoldQuestion], answer_fn: Callable,
+                   context_fn: Callable | None = None) -> dict[str, Any]:
+    """Answer figures beside retrieval alone, on the same questions: the share of answerable
+    questions whose first passage (`top1`) or first three (`top3`) hold an expected term, and
+    whose answer's first citation (`lead`) or any citation (`cite`) does (a refusal holds
+    none); citation validity on the answered ones, refusal accuracy on the unanswerable ones.
 
-    `answer_fn(question: GoldQuestion)` returns an object with `grounded` and `citations`
-    (each with `doc_id` and `excerpt`).
+    `answer_fn(question, passages)` returns an object with `grounded` and `citations` (each
+    with `doc_id` and `excerpt`); `context_fn(question)` the passages it reads.
     """
     valid = answered = refused_ok = unanswerable = false_refusals = 0
+    top1 = top3 = lead = cite = 0
     invalid_ids = []
     for q in questions:
-        ans = answer_fn(q)
+        passages = context_fn(q) if context_fn else []
+        ans = answer_fn(q, passages)
         if not q.answerable:
             unanswerable += 1
             refused_ok += not ans.grounded
             continue
+        held = [holds_term(p.text, q.expect_terms) for p in passages[:3]]
+        top1 += bool(held[:1]) and held[0]
+        top3 += any(held)
+        quoted = [holds_term(c.excerpt, q.expect_terms) for c in ans.citations] if ans.grounded else []
+        lead += bool(quoted[:1]) and quoted[0]
+        cite += any(quoted)
         if not ans.grounded:
             false_refusals += 1
             continue
@@ -152,7 +171,12 @@ def answer_metrics(questions: list[GoldQuestion], answer_fn: Callable) -> dict[s
         if not ok:
             invalid_ids.append(q.id)
     n_answerable = sum(1 for q in questions if q.answerable)
+    n = max(n_answerable, 1)
     return {
+        "top1": round(top1 / n, 3),
+        "top3": round(top3 / n, 3),
+        "lead": round(lead / n, 3),
+        "cite": round(cite / n, 3),
         "citation_validity": round(valid / answered, 3) if answered else None,
         "refusal_accuracy": round(refused_ok / unanswerable, 3) if unanswerable else None,
         "false_refusal_rate": round(false_refusals / n_answerable, 3) if n_answerable else None,
@@ -192,19 +216,18 @@ def run_gold(retriever: Retriever, answerer: Any, settings: Any, questions: list
              k: int | None = None, sweep: bool = False) -> dict[str, Any]:
     """`fp-assistant eval`'s report: search metrics (hybrid, dense only, the other fusion),
     answer metrics when an answerer is given, and the refusal threshold sweep on request."""
-    from assistant.answering.extractive import effective_score
     from assistant.retriever import answer_context
 
     def context(q: GoldQuestion) -> list[Passage]:
         return answer_context(retriever, q.question, q.to_filters(), settings, k)
 
-    def answer_fn(q: GoldQuestion) -> Any:
-        return answerer.answer(q.question, context(q))
+    def answer_fn(q: GoldQuestion, passages: list[Passage]) -> Any:
+        return answerer.answer(q.question, passages)
 
-    report = evaluate(retriever, questions, answer_fn if answerer else None)
+    report = evaluate(retriever, questions, answer_fn if answerer else None, context)
     report["other_fusion"] = other_fusion(report["fusion"])
     if sweep and answerer:
         report["threshold"] = sweep_threshold(
-            questions, lambda q: effective_score(answerer.evidence(q.question, context(q))))
-        report["threshold"]["configured"] = settings.refusal_threshold
+            questions, lambda q: answerer.evidence(q.question, context(q)).score)
+        report["threshold"]["configured"] = answerer.models.answerable.threshold
     return report

@@ -1,151 +1,309 @@
-"""Answers measured on fabriques the assistant has not seen, thresholds calibrated elsewhere.
+"""Answers measured on what the decisions were not fitted on, beside retrieval alone.
 
-The gold questions were written from the sample corpus and the refusal rules tuned on them,
-so figures on those questions flatter the product. This evaluation asks each fabrique's
-gold questions twice:
+Each question is asked once per condition and its passages' features are kept, so refitting
+the two decisions (`assistant.answering.decisions`) for every fold costs no search:
 
-- against the index **without** that fabrique's documents (excluded by a filter on both
-  sides of the search): nothing left can answer, so the right answer is a refusal;
-- against the full index: the right answer is an answer, whose first quote should hold an
-  expected term (*lead*).
+- gold questions (`tests/gold/questions.yaml`), against the full index (the right answer is
+  an answer) and against the index without their fabrique (nothing left can answer: the right
+  answer is a refusal); their hors-corpus questions against the full index;
+- the register set (`tests/gold/registers.yaml`): questions on documents written as public
+  pages are (ANCT pages, interviews, partners' articles, regional press, communiqués,
+  newsletters), answerable or not;
+- the unanswerable set (`tests/gold/unanswerable.yaml`): never fitted on, only measured.
 
-The two parameters that decide refusal (the evidence threshold and the cosine at which a
-question's term counts as said in other words) are calibrated on the other twelve
-fabriques' questions and applied to the held-out one (leave-one-fabrique-out); the figures
-reported are the held-out ones. The same run gives the "dev" figures (calibrated and
-reported on all questions) for comparison, and the refusal rate on a separate set of
-unanswerable questions (`tests/gold/unanswerable.yaml`), which is never used to calibrate.
-
-Each question's evidence is computed once per condition; a decision for any pair of
-parameters is then a comparison of numbers, so the calibration grid is free.
+Folds: leave one fabrique out (fit on the other fabriques' questions, measure on its own) and
+leave one writing register out (the sample's own reports are one register, each public-page
+register another). Every answer figure stands beside the retrieval-alone baselines on the
+same questions: the share whose first passage holds an expected term (`top1`) and whose first
+three do (`top3`). The answer is never to do worse than showing the search results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from assistant.answering.decisions import (
+    MAX_FALSE_REFUSALS,
+    PASSAGE_FEATURES,
+    QUESTION_FEATURES,
+    ROWS,
+    SURE_PRECISION,
+    TOP_K,
+    WEIGHTS,
+    Logistic,
+    Models,
+    confident_threshold,
+    fit_logistic,
+    passage_features,
+    question_features,
+    refusal_threshold,
+)
 from assistant.evaluation.gold import GoldQuestion, holds_term
 from assistant.retriever import Filters, Retriever, answer_context, compare_context
 
-THRESHOLDS = [round(0.20 + 0.01 * i, 2) for i in range(41)]  # 0.20 … 0.60
-SUPPORTS = [round(0.80 + 0.005 * i, 3) for i in range(21)]  # 0.800 … 0.900
-CLOSENESS = [round(0.82 + 0.01 * i, 2) for i in range(10)] + [1.0]  # 0.82 … 0.91, 1.0 = never
+QUOTES = 3  # passages an answer quotes
+OWN_REGISTER = "rapports"  # the sample's own documents: terms of reference, reports, roadmaps
+# Pages written as public pages are (tests/gold/registers.yaml) declare no fabrique: the label read
+# from their text may be missing or wrong, so leaving a fabrique out by its label would leave its
+# pages in, and a question meant to be refused could still be answered. That condition reads only
+# the sample's own documents.
+PAGES_DIR = "pages-publiques/"
 
 
 @dataclass
-class Observation:
-    """One question in one condition: what the refusal decision depends on."""
+class Row:
+    """One question in one condition: its passages' features and what the right answer is."""
 
     qid: str
+    source: str  # "gold", "registers", "unanswerable"
     fabrique: str
+    register: str
     should_answer: bool
-    score: float
-    hard_refusal: bool  # nothing quotable, or the asked quantity given nowhere
-    name_absent: bool  # a name of the question no passage gives
-    term_support: float  # the weakest support of a term not said in the passages' words (1 = all said)
-    dense: float = 0.0  # cosine of the whole question to its best sentence
-    lead_ok: bool = False  # first quote holds an expected term (answerable, full index)
-    kind: str = ""
+    passages: list[dict[str, float]] = field(default_factory=list)  # the first TOP_K
+    holds: list[bool] = field(default_factory=list)  # each of those holds an expected term
+    question: dict[str, float] = field(default_factory=dict)  # question features but lead_p
 
-    def refused(self, threshold: float, support: float, close: float = 1.0) -> bool:
-        return (self.hard_refusal or self.name_absent or self.score < threshold
-                or (self.term_support < support and self.dense < close))
+    @property
+    def top1(self) -> bool:
+        return bool(self.holds[:1]) and self.holds[0]
 
-
-def observe(question: str, passages: list[Any], answerer: Any) -> dict[str, Any]:
-    """The evidence numbers of one question (the answerer must check answerability)."""
-    ev = answerer.evidence(question, passages)
-    names = [s for s in ev.supports if s.element.kind in ("nom", "fabrique")]
-    terms = [s.value for s in ev.supports if s.element.kind == "terme"]
-    return {
-        "score": ev.score,
-        "hard_refusal": bool(ev.missing) or not ev.candidates,
-        "name_absent": any(s.value < 1.0 for s in names),
-        "term_support": min(terms, default=1.0),
-        "dense": ev.dense,
-        "ev": ev,
-    }
+    @property
+    def top3(self) -> bool:
+        return any(self.holds[:QUOTES])
 
 
-def _lead_ok(answerer: Any, q: GoldQuestion, passages: list[Any], ev: Any) -> bool:
-    if not ev.candidates:
-        return False
-    ans = answerer.compose(q.question, passages, ev)
-    return bool(ans.citations) and holds_term(ans.citations[0].excerpt, q.expect_terms)
+def load_questions(path: Path) -> list[dict[str, Any]]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    return [q for q in data if isinstance(q, dict) and q.get("question")]
 
 
-def collect(retriever: Retriever, answerer: Any, settings: Any, questions: list[GoldQuestion],
-            fabrique_of: dict[str, str], progress: Callable[[int, int, str], None] | None = None
-            ) -> list[Observation]:
-    """Both conditions for every answerable question whose sources belong to one fabrique."""
-    todo = [q for q in questions if q.answerable and q.expect_sources]
-    obs: list[Observation] = []
-    for i, q in enumerate(todo):
+def _row(qid: str, source: str, fabrique: str, register: str, should_answer: bool, question: str,
+         passages: Sequence[Any], terms: Sequence[str]) -> Row:
+    feats = passage_features(question, passages)
+    qf = question_features(question, passages, feats, [])
+    qf.pop("lead_p")
+    holds = [holds_term(p.text, list(terms)) for p in passages[:TOP_K]] if terms else []
+    return Row(qid, source, fabrique, register, should_answer, feats, holds, qf)
+
+
+def collect(retriever: Retriever, settings: Any, gold: Sequence[GoldQuestion],
+            registers: Sequence[dict[str, Any]], unanswerable: Sequence[dict[str, Any]],
+            progress: Callable[[int, int, str], None] | None = None) -> list[Row]:
+    """Every question in every condition (see the module's docstring)."""
+    fabrique_of = {str(r.meta.get("doc_id")): str(r.meta.get("fabrique") or "")
+                   for r in retriever.registry.all() if r.status != "failed"}
+    todo: list[tuple[str, Any]] = [("gold", q) for q in gold]
+    todo += [("registers", q) for q in registers] + [("unanswerable", q) for q in unanswerable]
+    rows: list[Row] = []
+    for i, (source, q) in enumerate(todo):
         if progress:
-            progress(i, len(todo), q.id)
-        fabs = {fabrique_of.get(s, "") for s in q.expect_sources} - {""}
-        if len(fabs) != 1:
+            progress(i, len(todo), str(q.id if source == "gold" else q.get("id")))
+        if source == "gold":
+            fabs = {fabrique_of.get(s, "") for s in q.expect_sources} - {""}
+            base = q.to_filters() or Filters()
+            if not q.answerable:
+                passages = answer_context(retriever, q.question, q.to_filters(), settings)
+                rows.append(_row(q.id, source, "", OWN_REGISTER, False, q.question, passages, []))
+                continue
+            if len(fabs) != 1:
+                continue
+            fab = fabs.pop()
+            for should_answer in (True, False):
+                filters = Filters(**{**base.__dict__, "exclude_fabrique": None if should_answer else fab})
+                passages = answer_context(retriever, q.question, filters, settings)
+                if not should_answer:
+                    passages = [p for p in passages if PAGES_DIR not in p.source]
+                rows.append(_row(q.id, source, fab, OWN_REGISTER, should_answer, q.question, passages,
+                                 q.expect_terms if should_answer else []))
             continue
-        fab = fabs.pop()
-        base = q.to_filters() or Filters()
-        for should_answer in (True, False):
-            filters = Filters(**{**base.__dict__, "exclude_fabrique": None if should_answer else fab})
-            passages = answer_context(retriever, q.question, filters, settings)
-            o = observe(q.question, passages, answerer)
-            lead = should_answer and _lead_ok(answerer, q, passages, o["ev"])
-            obs.append(Observation(q.id, fab, should_answer, o["score"], o["hard_refusal"],
-                                   o["name_absent"], o["term_support"], o["dense"], lead, q.kind))
-    return obs
+        answerable = str(q.get("kind")) != "hors_corpus" and bool(q.get("expect_terms"))
+        passages = answer_context(retriever, q["question"], None, settings)
+        rows.append(_row(str(q.get("id")), source, str(q.get("fabrique") or ""),
+                         str(q.get("register") or source), answerable, q["question"], passages,
+                         q.get("expect_terms") or []))
+    return rows
 
 
-Params = tuple[float, float, float]  # evidence threshold, term support, question closeness
+# --------------------------------------------------------------------------- fitting
 
 
-def _balanced(obs: list[Observation], *params: float) -> tuple[float, float, float]:
-    pos = [o for o in obs if o.should_answer]
-    neg = [o for o in obs if not o.should_answer]
-    answered = sum(not o.refused(*params) for o in pos) / max(len(pos), 1)
-    refused = sum(o.refused(*params) for o in neg) / max(len(neg), 1)
-    return (answered + refused) / 2, answered, refused
+def fit_models(rows: Sequence[Row], max_false: float = MAX_FALSE_REFUSALS,
+               sure: float = SURE_PRECISION) -> Models:
+    """The lead model on the answerable rows' passages, then the refusal model on every row,
+    with the lead model's best probability as one of its features; its refusal threshold refuses
+    at most `max_false` of the answerable rows, its `confident` level keeps `sure` of them."""
+    trainable = [r for r in rows if r.source != "unanswerable"]
+    xs = [f for r in trainable if r.should_answer and r.holds for f in r.passages]
+    ys = [h for r in trainable if r.should_answer and r.holds for h in r.holds]
+    lead = fit_logistic(xs, ys, PASSAGE_FEATURES)
+    qx = [_qfeatures(r, lead) for r in trainable]
+    qy = [r.should_answer for r in trainable]
+    answerable = fit_logistic(qx, qy, QUESTION_FEATURES)
+    answerable.threshold = refusal_threshold(answerable, qx, qy, max_false)
+    answerable.confident = confident_threshold(answerable, qx, qy, sure)
+    return Models(lead, answerable, {"rows": len(trainable), "passages": len(xs)})
 
 
-MAX_FALSE_REFUSALS = 0.05  # the product's bar: at most 5 % of answerable questions refused
+def _qfeatures(r: Row, lead: Logistic) -> dict[str, float]:
+    return {**r.question, "lead_p": max((lead.prob(f) for f in r.passages), default=0.0)}
 
 
-def calibrate(obs: list[Observation]) -> Params:
-    """The parameters that refuse the most should-refuse questions while refusing at most 5 %
-    of the should-answer ones (the product's bar); when none keeps that bar, those with the
-    fewest false refusals. Ties go to the strictest parameters: among settings that cost no
-    measured answer, the one with the widest margin for questions this set does not cover
-    (a wrong answer costs more trust than a refusal)."""
-    def key(p: Params) -> tuple[float, ...]:
-        _, answered, refused = _balanced(obs, *p)
-        within = 1.0 - answered <= MAX_FALSE_REFUSALS + 1e-9
-        return (within, round(refused, 6) if within else round(answered, 6), p[0], p[1], p[2])
-
-    return max(((t, s, c) for t in THRESHOLDS for s in SUPPORTS for c in CLOSENESS), key=key)
+def _order(r: Row, lead: Logistic) -> list[int]:
+    probs = [lead.prob(f) for f in r.passages]
+    return sorted(range(len(probs)), key=lambda i: (-probs[i], i))
 
 
-def figures(obs: list[Observation], params: Callable[[str], Params]) -> dict[str, Any]:
-    """Refusal accuracy (should refuse), false refusals and lead (should answer)."""
-    pos = [o for o in obs if o.should_answer]
-    neg = [o for o in obs if not o.should_answer]
-    refused_ok = sum(o.refused(*params(o.fabrique)) for o in neg)
-    false_ref = [o.qid for o in pos if o.refused(*params(o.fabrique))]
-    answered = [o for o in pos if not o.refused(*params(o.fabrique))]
+@dataclass
+class Outcome:
+    """What the answer layer does with one row, under given models."""
+
+    refused: bool
+    lead: bool  # the first quote holds an expected term (False when refused)
+    cite: bool  # one of the quotes does
+    hedged: bool = False  # answered, but saying it is not a sure answer
+
+
+def outcome(r: Row, models: Models, *, use_lead: bool = True, use_refusal: bool = True) -> Outcome:
+    p = models.answerable.prob(_qfeatures(r, models.lead)) if r.passages else 0.0
+    refused = use_refusal and (not r.passages or p < models.answerable.threshold)
+    order = _order(r, models.lead) if use_lead else list(range(len(r.passages)))
+    quoted = [r.holds[i] for i in order[:QUOTES] if i < len(r.holds)]
+    return Outcome(refused, not refused and bool(quoted) and quoted[0], not refused and any(quoted),
+                   use_refusal and not refused and p < models.answerable.confident)
+
+
+def figures(rows: Sequence[Row], decide: Callable[[Row], Outcome]) -> dict[str, Any]:
+    """Answer figures beside the retrieval-alone baselines, on the same questions."""
+    pos = [r for r in rows if r.should_answer]
+    neg = [r for r in rows if not r.should_answer]
+    outs = {id(r): decide(r) for r in rows}
+    answered = [r for r in pos if not outs[id(r)].refused]
+    n = max(len(pos), 1)
     return {
-        "questions": len(pos),
-        "refusal_accuracy": round(refused_ok / max(len(neg), 1), 3),
-        "false_refusal_rate": round(len(false_ref) / max(len(pos), 1), 3),
-        "lead": round(sum(o.lead_ok for o in answered) / max(len(answered), 1), 3),
-        "false_refusals": false_ref,
-        "not_refused": [o.qid for o in neg if not o.refused(*params(o.fabrique))],
+        "answerable": len(pos),
+        "unanswerable": len(neg),
+        "top1": round(sum(r.top1 for r in pos) / n, 3),
+        "top3": round(sum(r.top3 for r in pos) / n, 3),
+        "lead": round(sum(outs[id(r)].lead for r in pos) / n, 3),
+        "lead_answered": round(sum(outs[id(r)].lead for r in answered) / max(len(answered), 1), 3),
+        "cite": round(sum(outs[id(r)].cite for r in pos) / n, 3),
+        "false_refusal_rate": round(sum(outs[id(r)].refused for r in pos) / n, 3),
+        "refusal_accuracy": round(sum(outs[id(r)].refused for r in neg) / max(len(neg), 1), 3)
+        if neg else None,
+        # refused, or answered with « pas de réponse sûre »: the user is told
+        "flagged": round(sum(outs[id(r)].refused or outs[id(r)].hedged for r in neg) / max(len(neg), 1), 3)
+        if neg else None,
+        "hedged": round(sum(outs[id(r)].hedged for r in pos) / n, 3),
+        "false_refusals": [r.qid for r in pos if outs[id(r)].refused],
+        "not_refused": [r.qid for r in neg if not outs[id(r)].refused],
     }
+
+
+def held_out(rows: Sequence[Row], key: Callable[[Row], str], *, max_false: float = MAX_FALSE_REFUSALS,
+             sure: float = SURE_PRECISION, **switches: bool) -> dict[str, Any]:
+    """Fit on every fold but one, decide on that one; figures pooled and per fold."""
+    folds = sorted({key(r) for r in rows if r.source != "unanswerable" and key(r)})
+    if len(folds) < 2:
+        return {}  # one fold: nothing to fit on when it is left out
+    models = {f: fit_models([r for r in rows if key(r) != f], max_false, sure) for f in folds}
+    scored = [r for r in rows if key(r) in models]
+
+    def decide(r: Row) -> Outcome:
+        return outcome(r, models[key(r)], **switches)
+
+    per = {f: {k: v for k, v in figures([r for r in scored if key(r) == f], decide).items()
+               if k in ("answerable", "top1", "lead", "top3", "cite", "false_refusal_rate",
+                        "refusal_accuracy", "hedged", "flagged")} for f in folds}
+    return {**figures(scored, decide), "folds": per}
+
+
+ABLATIONS = {
+    "complet": {},
+    "sans le modèle de tête (ordre de la recherche)": {"use_lead": False},
+    "sans refus": {"use_refusal": False},
+}
+
+
+def _drop(rows: Sequence[Row], feature: str) -> list[Row]:
+    """The same rows with one feature held constant (it then carries no information)."""
+    out = []
+    for r in rows:
+        passages = [{**f, feature: 0.0} if feature in f else f for f in r.passages]
+        question = {**r.question, feature: 0.0} if feature in r.question else r.question
+        out.append(Row(r.qid, r.source, r.fabrique, r.register, r.should_answer, passages, r.holds, question))
+    return out
+
+
+def evaluate(rows: Sequence[Row], models: Models) -> dict[str, Any]:
+    """Held-out figures (leave one fabrique out, leave one register out), the ablations, the
+    unanswerable set (models fitted on everything else) and the figures on what was fitted."""
+    by_fabrique = [r for r in rows if r.source == "gold" and r.fabrique]
+    report: dict[str, Any] = {
+        "leave_one_fabrique_out": held_out(by_fabrique, lambda r: r.fabrique),
+        "leave_one_register_out": held_out([r for r in rows if r.source != "unanswerable"],
+                                           lambda r: r.register),
+    }
+    report["ablation"] = {
+        name: {k: held_out(by_fabrique, lambda r: r.fabrique, **sw)[k]
+               for k in ("lead", "cite", "false_refusal_rate", "refusal_accuracy")}
+        for name, sw in ABLATIONS.items()
+    }
+    for feature in (*PASSAGE_FEATURES, *QUESTION_FEATURES[:-1]):
+        reduced = _drop(by_fabrique, feature)
+        report["ablation"][f"sans {feature}"] = {
+            k: held_out(reduced, lambda r: r.fabrique)[k]
+            for k in ("lead", "cite", "false_refusal_rate", "refusal_accuracy")}
+    # the two operating points, measured: refusals allowed at fitting, precision of a « sure » answer
+    keys = ("lead", "cite", "false_refusal_rate", "refusal_accuracy", "hedged", "flagged")
+    by_register = [r for r in rows if r.source != "unanswerable"]
+    points = [(m, SURE_PRECISION) for m in (0.0, 0.02, 0.03, 0.05)]
+    points += [(MAX_FALSE_REFUSALS, p) for p in (0.85, 0.95)]
+    report["operating_points"] = {}
+    for m, p in points:
+        fab = held_out(by_fabrique, lambda r: r.fabrique, max_false=m, sure=p)
+        reg = held_out(by_register, lambda r: r.register, max_false=m, sure=p)
+        report["operating_points"][f"max_false={m} sure={p}"] = {
+            "fabrique": {k: fab[k] for k in keys}, "register": {k: reg.get(k) for k in keys}}
+    unans = [r for r in rows if r.source == "unanswerable"]
+    if unans:
+        report["unanswerable"] = figures(unans, lambda r: outcome(r, models))
+    report["fitted_on"] = figures([r for r in rows if r.source != "unanswerable"],
+                                  lambda r: outcome(r, models))
+    return report
+
+
+def save_rows(rows: Iterable[Row], path: Path = ROWS) -> None:
+    path.write_text("".join(json.dumps(asdict(r), ensure_ascii=False, sort_keys=True) + "\n" for r in rows),
+                    encoding="utf-8")
+
+
+def load_rows(path: Path = ROWS) -> list[Row]:
+    return [Row(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def save_models(models: Models, path: Path = WEIGHTS) -> None:
+    path.write_text(json.dumps(models.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def refit(rows: Sequence[Row]) -> Models:
+    """Fit both decisions on every row but the unanswerable set's, write the weights and the rows
+    beside assistant/answering/decisions.py, and make the next answerer read them."""
+    from assistant.answering.backends import forget_answerers
+    from assistant.answering.decisions import load_models
+
+    kept = [r for r in rows if r.source != "unanswerable"]
+    models = fit_models(kept)
+    save_rows(kept)
+    save_models(models)
+    load_models.cache_clear()
+    forget_answerers()
+    return models
 
 
 _LOCAL = ("seminaire_local", "feuille_de_route")
@@ -172,55 +330,3 @@ def compare_figures(retriever: Retriever, answerer: Any, settings: Any,
         scores[q.id] = round(compare_coverage(ans, expected), 3)
     return {"questions": len(scores),
             "coverage": round(sum(scores.values()) / max(len(scores), 1), 3), "by_question": scores}
-
-
-def load_unanswerable(path: Path) -> list[dict[str, Any]]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
-    return [q for q in data if isinstance(q, dict) and q.get("question")]
-
-
-def evaluate_holdout_answers(retriever: Retriever, answerer: Any, settings: Any,
-                             questions: list[GoldQuestion], unanswerable: list[dict[str, Any]],
-                             progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
-    """Held-out (leave-one-fabrique-out) and dev figures, and the unanswerable set's."""
-    fabrique_of = {str(r.meta.get("doc_id")): str(r.meta.get("fabrique") or "")
-                   for r in retriever.registry.all() if r.status != "failed"}
-    obs = collect(retriever, answerer, settings, questions, fabrique_of, progress)
-    folds = sorted({o.fabrique for o in obs})
-    per_fold = {f: calibrate([o for o in obs if o.fabrique != f]) for f in folds}
-    overall = calibrate(obs)
-    held = figures(obs, lambda f: per_fold[f])
-    dev = figures(obs, lambda f: overall)
-    # the separate unanswerable set: full index, parameters calibrated on all gold questions
-    refused, kept = 0, []
-    by_kind: dict[str, list[int]] = {}
-    for item in unanswerable:
-        passages = answer_context(retriever, item["question"], None, settings)
-        o = observe(item["question"], passages, answerer)
-        ob = Observation(str(item.get("id")), "", False, o["score"], o["hard_refusal"], o["name_absent"],
-                         o["term_support"], o["dense"])
-        ok = ob.refused(*overall)
-        refused += ok
-        by_kind.setdefault(str(item.get("kind", "")), [0, 0])
-        by_kind[str(item.get("kind", ""))][0] += ok
-        by_kind[str(item.get("kind", ""))][1] += 1
-        if not ok:
-            kept.append(ob.qid)
-    return {
-        "held_out": held,
-        "dev": dev,
-        "compare": compare_figures(retriever, answerer, settings, questions),
-        "calibrated": {
-            "threshold": overall[0],
-            "term_support": overall[1],
-            "question_support": overall[2],
-            "per_fold": {f: {"threshold": t, "term_support": s, "question_support": c}
-                         for f, (t, s, c) in per_fold.items()},
-        },
-        "unanswerable": {
-            "questions": len(unanswerable),
-            "refusal_accuracy": round(refused / max(len(unanswerable), 1), 3),
-            "by_kind": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_kind.items())},
-            "answered": kept,
-        },
-    }

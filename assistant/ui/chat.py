@@ -186,7 +186,7 @@ def compare_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             {
                 "Territoire": r.get("territory", ""),
                 "Approche": r.get("approach", ""),
-                "Actions clés": " ; ".join(r.get("actions") or []) or "—",
+                "Autres extraits": " ; ".join(r.get("actions") or []) or "—",
                 "Sources": " ".join(f"[{n}]" for n in r.get("citations") or []),
             }
             for r in rows

@@ -1,7 +1,7 @@
 """Load and faults on the HTTP API, over loopback only: is it usable by a team at once?
 
-Three timed phases against `fp-assistant serve` on a copy of an index (the original is never
-touched), N clients asking the gold questions in a loop through `POST /api/ask`:
+A one-client baseline, then three timed phases against `fp-assistant serve` on a copy of an index
+(the original is never touched), N clients asking the gold questions in a loop through `POST /api/ask`:
 1. « charge » — the load alone: p50 / p95 latency, answers per second, errors;
 2. « charge + indexation » — the same while an admin uploads new documents: no client may get
    an error, and no answer may quote a document that is not, in the end, wholly indexed (each
@@ -242,6 +242,9 @@ def main() -> int:
         results["startup_s"] = round(server.start(), 1)
         print(f"serveur prêt en {results['startup_s']} s ({server.url}), {args.clients} clients",
               file=sys.stderr)
+        # one client first, in the same run: what the load costs each user, on this machine today
+        results["one_client"] = _run_phase("un client", server, reader, 1, args.seconds, questions,
+                                           {}).summary()
         phases = [_run_phase("charge", server, reader, args.clients, args.seconds, questions, {})]
 
         new = dict(_new_document(n) for n in range(1, 4))

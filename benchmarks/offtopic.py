@@ -57,13 +57,15 @@ def main() -> None:
                      "evidence": round(ans.evidence or 0.0, 3)})
     refused = sum(r["refused"] for r in rows)
     if args.json:
-        print(json.dumps({"refused": refused, "questions": len(rows), "threshold": settings.refusal_threshold,
+        threshold = answerer.models.answerable.threshold
+        print(json.dumps({"refused": refused, "questions": len(rows), "threshold": threshold,
                           "rows": rows}, ensure_ascii=False, indent=2))
         return
     for r in rows:
         flag = "refusée " if r["refused"] else "RÉPONDUE"
         print(f"{flag}  {r['evidence']:.3f}  {r['kind']:<13} {r['question']}")
-    print(f"{refused}/{len(rows)} questions sans réponse refusées (seuil {settings.refusal_threshold})")
+    print(f"{refused}/{len(rows)} questions sans réponse refusées "
+          f"(seuil {answerer.models.answerable.threshold})")
 
 
 if __name__ == "__main__":

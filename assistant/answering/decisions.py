@@ -84,9 +84,10 @@ def passage_features(question: str, passages: Sequence[Passage], k: int = TOP_K)
     return rows
 
 
-def question_features(question: str, passages: Sequence[Passage], rows: Sequence[dict[str, float]],
-                      lead_probs: Sequence[float]) -> dict[str, float]:
-    """What the refusal reads: how close and how complete the best evidence is."""
+def question_features(question: str, passages: Sequence[Passage],
+                      rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """What the refusal reads: how close and how complete the best evidence is (and, added by
+    `decide`, the lead model's best probability)."""
     text = _flat(" ".join(f"{p.text} {_context(p)}" for p in passages))
     expect = expectation(question)
     head = passages[:TOP_K]
@@ -98,7 +99,6 @@ def question_features(question: str, passages: Sequence[Passage], rows: Sequence
         "type_missing": float(expect is not None and not any(r["type_fit"] for r in rows)),
         # retrieval's own confidence, before it is ranked: relative fusion keeps a weak best match low
         "fused_top": max((p.fused for p in head), default=0.0),
-        "lead_p": max(lead_probs, default=0.0),
     }
 
 
@@ -196,15 +196,25 @@ class Judged:
     sure: bool = True
 
 
-def judge(question: str, passages: Sequence[Passage], models: Models | None = None) -> Judged:
-    models = models or load_models()
-    rows = passage_features(question, passages)
+def with_lead(question: dict[str, float], lead: Logistic,
+              rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The question's features with the lead model's best probability among its passages."""
+    return {**question, "lead_p": max((lead.prob(r) for r in rows), default=0.0)}
+
+
+def decide(models: Models, rows: Sequence[dict[str, float]], question: dict[str, float]) -> Judged:
+    """Both decisions, from features computed now (`judge`) or stored (the held-out evaluation)."""
     probs = [models.lead.prob(r) for r in rows]
-    q = question_features(question, passages, rows, probs)
+    q = with_lead(question, models.lead, rows)
     p = models.answerable.prob(q)
     order = sorted(range(len(rows)), key=lambda i: (-probs[i], i))
     return Judged(order, probs, p, q, refuse=not rows or p < models.answerable.threshold,
                   sure=p >= models.answerable.confident)
+
+
+def judge(question: str, passages: Sequence[Passage], models: Models | None = None) -> Judged:
+    rows = passage_features(question, passages)
+    return decide(models or load_models(), rows, question_features(question, passages, rows))
 
 
 # --------------------------------------------------------------------------- fitting
@@ -228,7 +238,7 @@ def fit_logistic(xs: Sequence[dict[str, float]], ys: Sequence[bool], features: S
 
 def refusal_threshold(model: Logistic, xs: Sequence[dict[str, float]], ys: Sequence[bool],
                       max_false: float = MAX_FALSE_REFUSALS) -> float:
-    """The highest threshold that refuses at most `MAX_FALSE_REFUSALS` of the answerable rows:
+    """The highest threshold that refuses at most `max_false` of the answerable rows:
     among settings that keep the bar, the one that refuses the most of the others."""
     pos = sorted(model.prob(x) for x, y in zip(xs, ys, strict=True) if y)
     if not pos:
@@ -239,7 +249,7 @@ def refusal_threshold(model: Logistic, xs: Sequence[dict[str, float]], ys: Seque
 
 def confident_threshold(model: Logistic, xs: Sequence[dict[str, float]], ys: Sequence[bool],
                         precision: float = SURE_PRECISION) -> float:
-    """The lowest probability above which at least `SURE_PRECISION` of the fitted rows were
+    """The lowest probability above which at least `precision` of the fitted rows were
     answerable: under it an answer still shows its evidence, but says it is not a sure one."""
     ranked = sorted(((model.prob(x), y) for x, y in zip(xs, ys, strict=True)), key=lambda t: -t[0])
     confident, hits = 1.0, 0

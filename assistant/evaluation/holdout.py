@@ -36,18 +36,19 @@ from assistant.answering.decisions import (
     SURE_PRECISION,
     TOP_K,
     WEIGHTS,
-    Logistic,
     Models,
     confident_threshold,
+    decide,
     fit_logistic,
     passage_features,
     question_features,
     refusal_threshold,
+    with_lead,
 )
+from assistant.answering.extractive import QUOTES
 from assistant.evaluation.gold import GoldQuestion, holds_term
 from assistant.retriever import Filters, Retriever, answer_context, compare_context
 
-QUOTES = 3  # passages an answer quotes
 OWN_REGISTER = "rapports"  # the sample's own documents: terms of reference, reports, roadmaps
 # Pages written as public pages are (tests/gold/registers.yaml) declare no fabrique: the label read
 # from their text may be missing or wrong, so leaving a fabrique out by its label would leave its
@@ -86,8 +87,7 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
 def _row(qid: str, source: str, fabrique: str, register: str, should_answer: bool, question: str,
          passages: Sequence[Any], terms: Sequence[str]) -> Row:
     feats = passage_features(question, passages)
-    qf = question_features(question, passages, feats, [])
-    qf.pop("lead_p")
+    qf = question_features(question, passages, feats)
     holds = [holds_term(p.text, list(terms)) for p in passages[:TOP_K]] if terms else []
     return Row(qid, source, fabrique, register, should_answer, feats, holds, qf)
 
@@ -142,21 +142,12 @@ def fit_models(rows: Sequence[Row], max_false: float = MAX_FALSE_REFUSALS,
     xs = [f for r in trainable if r.should_answer and r.holds for f in r.passages]
     ys = [h for r in trainable if r.should_answer and r.holds for h in r.holds]
     lead = fit_logistic(xs, ys, PASSAGE_FEATURES)
-    qx = [_qfeatures(r, lead) for r in trainable]
+    qx = [with_lead(r.question, lead, r.passages) for r in trainable]
     qy = [r.should_answer for r in trainable]
     answerable = fit_logistic(qx, qy, QUESTION_FEATURES)
     answerable.threshold = refusal_threshold(answerable, qx, qy, max_false)
     answerable.confident = confident_threshold(answerable, qx, qy, sure)
     return Models(lead, answerable, {"rows": len(trainable), "passages": len(xs)})
-
-
-def _qfeatures(r: Row, lead: Logistic) -> dict[str, float]:
-    return {**r.question, "lead_p": max((lead.prob(f) for f in r.passages), default=0.0)}
-
-
-def _order(r: Row, lead: Logistic) -> list[int]:
-    probs = [lead.prob(f) for f in r.passages]
-    return sorted(range(len(probs)), key=lambda i: (-probs[i], i))
 
 
 @dataclass
@@ -170,12 +161,13 @@ class Outcome:
 
 
 def outcome(r: Row, models: Models, *, use_lead: bool = True, use_refusal: bool = True) -> Outcome:
-    p = models.answerable.prob(_qfeatures(r, models.lead)) if r.passages else 0.0
-    refused = use_refusal and (not r.passages or p < models.answerable.threshold)
-    order = _order(r, models.lead) if use_lead else list(range(len(r.passages)))
+    """What the answerer would do with this row's stored features (`decide`, as `judge` does)."""
+    j = decide(models, r.passages, r.question)
+    refused = use_refusal and j.refuse
+    order = j.order if use_lead else list(range(len(r.passages)))
     quoted = [r.holds[i] for i in order[:QUOTES] if i < len(r.holds)]
     return Outcome(refused, not refused and bool(quoted) and quoted[0], not refused and any(quoted),
-                   use_refusal and not refused and p < models.answerable.confident)
+                   use_refusal and not refused and not j.sure)
 
 
 def figures(rows: Sequence[Row], decide: Callable[[Row], Outcome]) -> dict[str, Any]:

@@ -268,7 +268,6 @@ def test_feedback_is_saved_and_exported(app, small_index):
 
 
 def test_draft_form_previews_and_offers_downloads(app):
-    pytest.importorskip("assistant.drafting.export")
     app.radio(key="mode").set_value("draft").run()
     app.selectbox(key="draft_territory").set_value("Lorient")
     submit = next(b for b in app.button if b.label == "Rédiger le projet")
@@ -445,8 +444,6 @@ def test_upload_through_the_page(small_index, tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.sidebar.radio(key="page").set_value("Corpus et avis").run()
     uploader = at.file_uploader[0]
-    if not hasattr(uploader, "upload"):
-        pytest.skip("AppTest ne sait pas piloter st.file_uploader dans cette version de Streamlit")
     uploader.upload("vannes.md", NEW_REPORT.encode(), "text/markdown")
     next(b for b in at.button if b.label == "Indexer les fichiers").click()
     at.run()

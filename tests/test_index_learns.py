@@ -205,8 +205,7 @@ def test_an_intercommunality_finds_the_documents_labelled_with_its_commune(cli, 
 def test_the_gazetteer_adds_member_communes_to_their_intercommunality(cli, capsys):
     from assistant.retriever import place_gazetteer
 
-    if place_gazetteer() is None:
-        pytest.skip("ingest.gazetteer absent : seuls les noms repliés et leur cœur sont comparés")
+    assert place_gazetteer() is not None, "the official list of communes and EPCI ships with ingest/"
     # Saint-Laurent-Blangy is a commune of the CU d'Arras: the intercommunality finds it,
     # the commune of Arras (its sibling) does not
     assert "cr-blangy" in _docs_found(_search(cli, capsys, "--territory", "CU d'Arras"))
@@ -219,8 +218,8 @@ def test_matching_with_and_without_the_gazetteer(gazetteer, monkeypatch):
 
     if not gazetteer:
         monkeypatch.setattr(mod, "place_gazetteer", lambda: None)
-    elif mod.place_gazetteer() is None:
-        pytest.skip("ingest.gazetteer absent")
+    else:
+        assert mod.place_gazetteer() is not None, "the official list of communes and EPCI ships with ingest/"
     known = ["Arras", CU_ARRAS, "Lens", "Liévin", "Saint-Denis", "Saint-Ouen", VAL_DE_BRUME, "Lorient"]
     assert set(mod.match_territory("arras", known).names) == {"Arras", CU_ARRAS}
     assert set(mod.match_territory("CU d'Arras", known).names) == {"Arras", CU_ARRAS}
@@ -353,8 +352,6 @@ def test_docs_json_lists_every_document_with_its_provenance(cli, capsys):
     brume = docs["cr-val-de-brume"]
     assert brume["fabrique"] == "" and brume["territories"] == [VAL_DE_BRUME] and brume["year"] == 2024
     assert docs["cr-lens"]["year"] == 2023  # the manifest wins over the front matter
-    if not brume["provenance"]:
-        pytest.skip("le registre n'enregistre pas encore la provenance des métadonnées (réécriture en cours)")
     assert brume["provenance"]["territories"] == "en-tête YAML"
     assert brume["provenance"]["year"] == "en-tête YAML"
     assert docs["cr-lens"]["provenance"]["year"] == "manifeste"
@@ -369,8 +366,7 @@ def test_docs_text_names_each_source_and_the_unlabelled_fabrique(cli, capsys):
     assert "Année : 2024" in out and f"Territoires : {VAL_DE_BRUME}" in out
     assert "1 document(s)" in out
     assert cli("docs", "--json") == 0
-    if not json.loads(capsys.readouterr().out)[0]["provenance"]:
-        pytest.skip("le registre n'enregistre pas encore la provenance des métadonnées (réécriture en cours)")
+    assert json.loads(capsys.readouterr().out)[0]["provenance"]
     assert "Année : 2024 [en-tête YAML]" in out
 
 

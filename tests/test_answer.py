@@ -181,8 +181,10 @@ def _quotes(text: str) -> list[tuple[str, str, list[int]]]:
 
 def _verbatim(quote: str, passage: Passage) -> bool:
     """Every part of the quote between withheld sentences is the passage's own text (its list
-    markers dropped; a table's "|" is shown as "/" inside a table cell)."""
+    markers dropped; a table's "|" is shown as "/" inside a table cell; a window cut at a word
+    ends with " …", which says so)."""
     source = _flat(re.sub(r"(?m)^\s*[-•]\s+", "", passage.text)).replace("|", "/")
+    quote = quote.removesuffix(" …")
     return all(part.strip().replace("|", "/") in source for part in quote.split(WITHHELD) if part.strip())
 
 

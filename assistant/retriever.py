@@ -20,9 +20,10 @@ baseline the evaluation compares against.
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -303,6 +304,12 @@ def match_territory(name: str, known: list[str], aliases: dict[str, str] | None 
     first = match.partial[0] if match.partial else ""
     match.ambiguous = any(not same_territory(first, t) for t in match.partial[1:])
     return match
+
+
+def near_territories(name: str, known: Sequence[str], n: int = 5) -> list[str]:
+    """Indexed territory names close to a mistyped one (« Colmer » → Colmar), closest first."""
+    keyed = {territory_key(t): t for t in known}
+    return [keyed[k] for k in difflib.get_close_matches(territory_key(name), list(keyed), n=n, cutoff=0.6)]
 
 
 class Retriever:

@@ -156,6 +156,8 @@ class Service:
         if year not in (None, ""):
             year_from, year_to = Filters.parse_year(str(year))
         kind = resolve_doc_type(doc_type) if doc_type else None
+        if territory:  # one rule for every filter: an unknown name is refused with the close ones
+            _check_territory(territory, self._records(caller))
         fid = None
         if fabrique:
             fid = resolve_fabrique(fabrique, known_fabriques(self._records(caller), caller.audience))
@@ -379,6 +381,17 @@ def _shown_to(caller: Caller, answer: Answer) -> Answer:
         for item in [*answer.citations, *answer.leads]:
             item.source = Path(item.source).name
     return answer
+
+
+def _check_territory(name: str, records: Sequence[Any]) -> None:
+    """ValueError (French, the closest indexed names) when no territory this caller may see
+    answers to `name` under any of its names (the search filter's own resolution)."""
+    from assistant.drafting.draft import UnknownTerritory
+    from assistant.retriever import match_territory, near_territories
+
+    known = sorted({str(t) for r in records if r.status != "failed" for t in r.meta.get("territories") or []})
+    if not match_territory(name, known).names:
+        raise UnknownTerritory(name, near_territories(name, known), known=len(known))
 
 
 def _check_question(text: str, limit: int) -> None:

@@ -369,6 +369,16 @@ def test_compare_and_filters(api):
     bad = api.post("/api/search", "public", json={"query": "mobilité", "fabrique": "inexistante"})
     assert bad.status_code == 400
     assert _message(bad).startswith("Fabrique inconnue dans l'index : « inexistante »")
+    # one rule for every filter: an unknown territory is refused too, with the close names
+    bad = api.post("/api/search", "public", json={"query": "mobilité", "territory": "Atlantis"})
+    assert bad.status_code == 400, bad.text
+    assert _message(bad).startswith("Territoire inconnu dans l'index : « Atlantis »")
+    near = api.post("/api/ask", "public", json={"question": QUESTION, "territory": "Colmer"})
+    assert near.status_code == 400 and "Territoires proches : Colmar" in _message(near), near.text
+    # an empty and a blank question get the same answer
+    empty, blank = (api.post("/api/ask", "public", json={"question": q}) for q in ("", "   "))
+    assert empty.status_code == blank.status_code == 400, (empty.text, blank.text)
+    assert _message(empty) == _message(blank) and _message(empty).startswith("La question est vide")
 
 
 def test_draft_downloads(api):

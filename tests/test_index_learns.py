@@ -232,7 +232,12 @@ def test_matching_with_and_without_the_gazetteer(gazetteer, monkeypatch):
 
 def test_a_name_the_gazetteer_lacks_matches_by_its_core(cli, capsys):
     assert _docs_found(_search(cli, capsys, "--territory", "Val de Brume")) == {"cr-val-de-brume"}
-    assert _docs_found(_search(cli, capsys, "--territory", "Nulle-Part")) == set()
+    # a name no document answers to is refused like an unknown fabrique, with the close names
+    assert cli("search", "habitants", "--territory", "Nulle-Part") == 2
+    assert "Erreur : territoire inconnu dans l'index : « Nulle-Part »" in capsys.readouterr().err
+    assert cli("search", "habitants", "--territory", "Arass") == 2
+    err = capsys.readouterr().err
+    assert "« Arass »" in err and "Territoires proches : " in err and "Arras" in err.split("proches : ")[1]
 
 
 def test_resolution_is_shared_by_both_sides_and_refuses_ambiguous_parts(index):

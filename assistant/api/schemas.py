@@ -47,7 +47,7 @@ class FilterFields(_Body):
 
 class SearchRequest(FilterFields):
     query: str = Field(
-        ..., min_length=1, max_length=QUESTION_HARD_MAX,
+        ..., max_length=QUESTION_HARD_MAX,
         description="Texte cherché (au plus FP_MAX_QUESTION_CHARS caractères).",
         examples=["mobilité des personnes âgées"],
     )
@@ -56,7 +56,7 @@ class SearchRequest(FilterFields):
 
 class QuestionRequest(FilterFields):
     question: str = Field(
-        ..., min_length=1, max_length=QUESTION_HARD_MAX,
+        ..., max_length=QUESTION_HARD_MAX,
         description="La question, en français (au plus FP_MAX_QUESTION_CHARS caractères).",
         examples=["Comment la mobilité des aînés est-elle organisée à Lorient ?"],
     )

@@ -51,6 +51,7 @@ from assistant.retriever import (
     Passage,
     Retriever,
     match_territory,
+    near_territories,
     same_territory,
     territory_core,
     territory_key,
@@ -452,10 +453,8 @@ def resolve_territory(retriever: Retriever, name: str) -> str:
         return max(close, key=lambda t: (_local_documents(retriever, t), -close.index(t)))
     if match.partial:
         raise UnknownTerritory(name, match.partial[:8], ambiguous=True)
-    want = _key(name)
-    keyed = {_key(t): t for t in known}
-    near = [keyed[f] for f in difflib.get_close_matches(want, list(keyed), n=5, cutoff=0.6)]
-    near += [alias[a] for a in difflib.get_close_matches(want, list(alias), n=3, cutoff=0.75)]
+    near = near_territories(name, known)
+    near += [alias[a] for a in difflib.get_close_matches(_key(name), list(alias), n=3, cutoff=0.75)]
     raise UnknownTerritory(name, list(dict.fromkeys(near))[:8], known=len(known))
 
 

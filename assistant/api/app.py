@@ -117,7 +117,7 @@ def _french_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(title=app.title, version=app.version, description=app.description,
-                       routes=app.routes, tags=app.openapi_tags)
+                       routes=app.routes, tags=app.openapi_tags, openapi_version=OPENAPI_VERSION)
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
@@ -146,8 +146,40 @@ def _french_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
         prop = components.get(model, {}).get("properties", {}).get(field)
         if prop is not None:
             prop["maxLength"] = settings.max_question_chars
-    app.openapi_schema = spec
-    return spec
+    app.openapi_schema = as_openapi_30(spec)
+    return app.openapi_schema
+
+
+# The bundled Swagger UI (swagger-ui-bundle, Swagger UI 4.15) reads OpenAPI 3.0 only: with
+# FastAPI's 3.1 it showed « Unable to render this definition » and no operation at all.
+OPENAPI_VERSION = "3.0.3"
+
+
+def as_openapi_30(node: Any) -> Any:
+    """The few JSON Schema 2020-12 forms pydantic writes, in their OpenAPI 3.0 spelling: an
+    optional value (`anyOf` with `{"type": "null"}`) is `nullable`, `examples` is `example`,
+    `const` is a one-value `enum`."""
+    if isinstance(node, list):
+        return [as_openapi_30(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: as_openapi_30(v) for k, v in node.items()}
+    variants = out.get("anyOf")
+    if isinstance(variants, list) and {"type": "null"} in variants:
+        rest = [v for v in variants if v != {"type": "null"}]
+        out.pop("anyOf")
+        if len(rest) == 1:
+            out = {**rest[0], **out}  # the field's own title, default, description stay
+        else:
+            out["anyOf"] = rest
+        out["nullable"] = True
+    if isinstance(out.get("examples"), list) and "type" in out:  # a schema's examples, not a media type's
+        examples = out.pop("examples")
+        if examples:
+            out["example"] = examples[0]
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    return out
 
 
 def _warm_up(service: Service) -> None:

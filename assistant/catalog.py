@@ -417,6 +417,11 @@ def document_row(r: Any) -> dict[str, Any]:
     }
 
 
+def territory_names(records: list[Record]) -> list[str]:
+    """Every territory name the documents of `records` carry, sorted."""
+    return sorted({str(t) for r in records for t in r.meta.get("territories") or []})
+
+
 def document_rows_json(records: list[Record], audience: str, fabrique: str | None = None,
                        territory: str | None = None) -> list[dict[str, Any]]:
     """The documents of `records` (already those the audience may see), `document_row` each,
@@ -427,7 +432,6 @@ def document_rows_json(records: list[Record], audience: str, fabrique: str | Non
         fid = resolve_fabrique(fabrique, known_fabriques(records, audience), allow_none=True)
         records = [r for r in records if r.status != "failed" and str(r.meta.get("fabrique") or "") == fid]
     if territory is not None:
-        known = sorted({str(t) for r in records for t in r.meta.get("territories") or []})
-        names = set(match_territory(territory, known).names)
+        names = set(match_territory(territory, territory_names(records)).names)
         records = [r for r in records if names & {str(t) for t in r.meta.get("territories") or []}]
     return [document_row(r) for r in records]

@@ -150,17 +150,18 @@ class Service:
         `fabrique` is an id or a title, `doc_type` an id or its French name, `year` « 2019 »
         or « 2019-2021 »; territories are resolved by the retriever (any name of them).
         """
-        from assistant.catalog import known_fabriques, resolve_doc_type, resolve_fabrique
+        from assistant.catalog import known_fabriques, resolve_doc_type, resolve_fabrique, territory_names
         from assistant.retriever import Filters
 
         if year not in (None, ""):
             year_from, year_to = Filters.parse_year(str(year))
         kind = resolve_doc_type(doc_type) if doc_type else None
+        records = self._records(caller) if territory or fabrique else []
         if territory:  # one rule for every filter: an unknown name is refused with the close ones
-            _check_territory(territory, self._records(caller))
+            _check_territory(territory, territory_names([r for r in records if r.status != "failed"]))
         fid = None
         if fabrique:
-            fid = resolve_fabrique(fabrique, known_fabriques(self._records(caller), caller.audience))
+            fid = resolve_fabrique(fabrique, known_fabriques(records, caller.audience))
         return Filters(fabrique=fid, territory=territory or None, year_from=year_from, year_to=year_to,
                        doc_type=kind)
 
@@ -383,13 +384,12 @@ def _shown_to(caller: Caller, answer: Answer) -> Answer:
     return answer
 
 
-def _check_territory(name: str, records: Sequence[Any]) -> None:
+def _check_territory(name: str, known: list[str]) -> None:
     """ValueError (French, the closest indexed names) when no territory this caller may see
-    answers to `name` under any of its names (the search filter's own resolution)."""
+    (`known`) answers to `name` under any of its names (the search filter's own resolution)."""
     from assistant.drafting.draft import UnknownTerritory
     from assistant.retriever import match_territory, near_territories
 
-    known = sorted({str(t) for r in records if r.status != "failed" for t in r.meta.get("territories") or []})
     if not match_territory(name, known).names:
         raise UnknownTerritory(name, near_territories(name, known), known=len(known))
 

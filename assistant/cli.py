@@ -233,13 +233,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     service = _service(args)
     retriever = service.retriever(service.local_caller())
     questions = load_gold(Path(args.gold))
-    fitted = _fit(args, service, retriever, questions) if args.fit else None  # before any answer reads them
+    # every question's passages and features, read once for refitting and for the held-out figures
+    rows = _rows(args, service, retriever, questions) if args.fit or (args.holdout and not args.no_answers) \
+        else []
+    fitted = _fit(rows) if args.fit else None  # before any answer reads the weights
     answerer = None if args.no_answers else service.answerer()
     report = run_gold(retriever, answerer, service.settings, questions, args.k, args.sweep)
     if fitted:
         report["fitted"] = fitted
     if args.holdout:
-        _holdout(args, service, retriever, questions, report)
+        _holdout(args, service, retriever, questions, rows, report)
     if args.json:
         _print_json(report)
         return EXIT_OK
@@ -278,16 +281,16 @@ def _rows(args: argparse.Namespace, service: Any, retriever: Any, questions: lis
                      progress=_progress_bar("Évaluation des réponses", "question"))
 
 
-def _fit(args: argparse.Namespace, service: Any, retriever: Any, questions: list[Any]) -> dict[str, Any]:
+def _fit(rows: list[Any]) -> dict[str, Any]:
     """Refit the answer layer's two decisions on every question but the unanswerable set, and
     write the weights and the rows they were fitted on beside assistant/answering/decisions.py."""
     from assistant.evaluation import holdout as H
 
-    return H.refit(_rows(args, service, retriever, questions)).as_json()
+    return H.refit(rows).as_json()
 
 
 def _holdout(args: argparse.Namespace, service: Any, retriever: Any, questions: list[Any],
-             report: dict[str, Any]) -> None:
+             rows: list[Any], report: dict[str, Any]) -> None:
     """Held-out figures: metadata of unseen documents (a fabrique left out), and answers whose
     two decisions are refitted fold by fold (a fabrique, then a writing register, left out)."""
     from assistant.evaluation import holdout as H
@@ -296,7 +299,6 @@ def _holdout(args: argparse.Namespace, service: Any, retriever: Any, questions: 
     report["metadata_holdout"] = evaluate_holdout(Path(args.corpus))
     if args.no_answers:
         return
-    rows = _rows(args, service, retriever, questions)
     report["answers_holdout"] = H.evaluate(rows, service.answerer().models)
     report["answers_holdout"]["compare"] = H.compare_figures(retriever, service.answerer(),
                                                              service.settings, questions)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.access import AccessDenied, Caller, require_write
+from assistant.answering.citations import stream_correction  # noqa: F401 - for the faces
 from assistant.answering.extractive import (  # the answer's vocabulary, for the faces
     LEAD_COMPARE,
     LEADS_TITLE,

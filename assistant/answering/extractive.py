@@ -133,6 +133,12 @@ class AnswerStream:
                 yield piece
         self._answer = self._finish("".join(self._parts))
 
+    def close(self) -> None:
+        """Stop the writing (the reader has left): closes the model's stream, which stops it."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
     @property
     def answer(self) -> Answer:
         if self._answer is None:

@@ -159,6 +159,62 @@ def tidy(text: str) -> str:
     return text.strip()
 
 
+class StreamTidy:
+    """`tidy` for text that arrives in pieces: what the reader sees as it is written.
+
+    A reasoning block (« <think>…</think> ») is held back whole, and a leading « Réponse : »
+    label is dropped; everything else passes at once. Why not tidy at the end: the pieces are
+    forwarded to the client as they come, and a client keeps every piece it has received.
+    """
+
+    HOLD = 16  # characters held at the start, enough to see « <think> » or « **Réponse** : »
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._started = False
+        self._thinking = False
+
+    def feed(self, piece: str) -> str:
+        self._buffer += piece
+        out = ""
+        while self._buffer:
+            if self._thinking:
+                end = re.search(r"</think>", self._buffer, flags=re.I)
+                if not end:
+                    self._buffer = self._buffer[-8:]  # a closing tag may be split over two pieces
+                    return out
+                self._buffer = self._buffer[end.end():]
+                self._thinking = False
+                continue
+            start = re.search(r"<think>", self._buffer, flags=re.I)
+            if start:
+                out += self._emit(self._buffer[:start.start()])
+                self._buffer = self._buffer[start.end():]
+                self._thinking = True
+                continue
+            if not self._started and len(self._buffer.lstrip()) < self.HOLD:
+                return out
+            cut = self._buffer.rfind("<")  # a tag may be starting at the end of the piece
+            keep = self._buffer[cut:] if cut >= 0 and "<think>".startswith(self._buffer[cut:].lower()) else ""
+            out += self._emit(self._buffer[:len(self._buffer) - len(keep)])
+            self._buffer = keep
+            return out
+        return out
+
+    def close(self) -> str:
+        """What is still held when the model stops (a short answer, an unclosed tag)."""
+        rest, self._buffer = ("" if self._thinking else self._buffer), ""
+        return self._emit(rest)
+
+    def _emit(self, text: str) -> str:
+        if not self._started:
+            text = re.sub(r"^\s*(?:\*\*)?r[ée]ponse\s*(?:\*\*)?\s*:\s*", "", text.lstrip(), flags=re.I)
+            if not text:
+                return ""
+            self._started = True
+        return text
+
+
 class OpenAIAnswerer(Answerer):
     """Answers written by a chat model behind an OpenAI-compatible endpoint, then checked."""
 
@@ -243,15 +299,18 @@ class OpenAIAnswerer(Answerer):
         return result
 
     def finish(
-        self, raw: str, question: str, prompt: Prompt, passages: list[Passage], ev: Evidence
+        self, raw: str, question: str, prompt: Prompt, passages: list[Passage], ev: Evidence,
+        *, keep_numbers: bool = False,
     ) -> Answer:
-        """The final Answer from the model's full text: cleaned, checked, or a refusal."""
+        """The final Answer from the model's full text: cleaned, checked, or a refusal.
+
+        `keep_numbers` keeps the prompt's [n] (a streamed text has shown them already)."""
         text = tidy(raw)
         if not text or re.match(r"^\W*je n'ai (pas|rien) trouve", fold(text)) or (
             is_refusal_text(text) and not MARKER.search(text)
         ):
             return refusal(question, passages, ev, backend=self.name)
-        cited = clean_citations(text, prompt.passages)
+        cited = clean_citations(text, prompt.passages, keep_numbers=keep_numbers)
         result = Answer(cited.text, cited.grounded, cited.citations, [], [], "answer", question, ev.score,
                         self.name)
         if not ev.sure:  # the passages may not answer: the model's text is to be checked against them
@@ -287,15 +346,19 @@ class OpenAIAnswerer(Answerer):
         failure: list[BaseException] = []
 
         def pieces() -> Iterator[str]:
+            """The model's tokens as they come (tidied on the fly), numbered as the prompt
+            numbers the passages: the final answer keeps those numbers."""
+            shown = StreamTidy()
             try:
                 for chunk in self.chat.stream(self._messages(prompt)):
-                    yield _model_text(chunk.content)
+                    yield shown.feed(_model_text(chunk.content))
             except self._errors() as exc:
                 failure.append(exc)
+            yield shown.close()
 
         def finish(text: str) -> Answer:
             if failure and not text.strip():
                 return self._fallback(q, passages, ev, failure[0])
-            return self.finish(text, q, prompt, passages, ev)
+            return self.finish(text, q, prompt, passages, ev, keep_numbers=True)
 
         return AnswerStream(pieces(), finish)

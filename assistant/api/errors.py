@@ -6,6 +6,12 @@ Why one module: a user of the REST routes reads `{"detail": "…"}`, an OpenAI c
 long, an index locked by another ingest) must read the same in both, so the status and the
 French sentence are decided once and only the envelope depends on the route. FastAPI's own
 messages (validation errors, unknown routes) are English: they are translated here.
+
+Under /v1 every refusal of the request itself is a 400, as OpenAI sends it: its clients map
+400 to `BadRequestError` and read `code` (`context_length_exceeded` for a question or a
+conversation over the limits, `unsupported_value` for a parameter the assistant cannot honour)
+and `param` (the field at fault, `messages[0].role`); a 413 or 422 there would only raise a
+generic `APIStatusError` that no client handles.
 """
 
 from __future__ import annotations
@@ -36,19 +42,25 @@ _OPENAI_KIND: dict[int, tuple[str, str | None]] = {
     403: ("permission_error", "insufficient_permissions"),
     404: ("invalid_request_error", "not_found"),
     405: ("invalid_request_error", "method_not_allowed"),
-    413: ("invalid_request_error", "request_too_large"),
+    413: ("invalid_request_error", "context_length_exceeded"),
     415: ("invalid_request_error", "unsupported_media_type"),
     422: ("invalid_request_error", "invalid_value"),
     503: ("server_error", "service_unavailable"),
 }
 
 
-class ApiError(HTTPException):
-    """An HTTP error with a French message and, for OpenAI clients, an error `code`."""
+# statuses an OpenAI client only knows as 400 (it has no class for 413 or 422)
+_OPENAI_AS_400 = frozenset({413, 415, 422})
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+
+class ApiError(HTTPException):
+    """An HTTP error with a French message and, for OpenAI clients, an error `code` and the
+    `param` at fault."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None) -> None:
         super().__init__(status_code=status, detail=message)
         self.code = code
+        self.param = param
 
 
 class RequestTooLarge(HTTPException):
@@ -67,6 +79,8 @@ def error_body(path: str, status: int, message: str, *, code: str | None = None,
     """The JSON of an error: `{"detail": …}` on REST routes, OpenAI's envelope under /v1."""
     if is_openai_path(path):
         kind, default_code = _OPENAI_KIND.get(status, ("server_error", None))
+        if status == 413:
+            param = param or "messages"
         return {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
     return {"detail": message, **(extra or {})}
 
@@ -76,8 +90,13 @@ def error_response(path: str, status: int, message: str, *, code: str | None = N
                    headers: dict[str, str] | None = None) -> JSONResponse:
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
-    return JSONResponse(error_body(path, status, message, code=code, param=param, extra=extra),
-                        status_code=status, headers=headers)
+    body = error_body(path, status, message, code=code, param=param, extra=extra)
+    return JSONResponse(body, status_code=error_status(path, status), headers=headers)
+
+
+def error_status(path: str, status: int) -> int:
+    """The status sent: a 413, 415 or 422 is a 400 for OpenAI clients (its body keeps the code)."""
+    return 400 if is_openai_path(path) and status in _OPENAI_AS_400 else status
 
 
 # --------------------------------------------------------------------------- validation, in French
@@ -88,6 +107,21 @@ _FIELD_ROOTS = {"body", "query", "path", "header", "cookie"}
 def _where(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if str(p) not in _FIELD_ROOTS]
     return ".".join(parts)
+
+
+def _param(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    """OpenAI's way of naming a field: `messages[0].content` (list positions in brackets)."""
+    out = ""
+    for p in loc:
+        if str(p) in _FIELD_ROOTS:
+            continue
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif not str(p).isidentifier():  # a union member's tag (`str`, `list[ContentPart]`)
+            continue
+        else:
+            out += ("." if out else "") + str(p)
+    return out or None
 
 
 def french_validation_message(err: dict[str, Any]) -> str:
@@ -143,8 +177,11 @@ def _validation_response(request: Request, exc: RequestValidationError) -> JSONR
     items = [{"loc": [str(p) for p in e.get("loc") or ()], "message": french_validation_message(e),
               "type": str(e.get("type", ""))} for e in errors]
     message = "Requête invalide : " + " ; ".join(i["message"] for i in items) + "."
-    first = _where(errors[0].get("loc") or ()) if errors else None
-    return error_response(request.url.path, 422, message, param=first or None, extra={"errors": items})
+    first = errors[0] if errors else {}
+    # malformed JSON: its loc is a character position, not a field
+    param = None if first.get("type") == "json_invalid" else _param(first.get("loc") or ())
+    code = "invalid_json" if first.get("type") == "json_invalid" else None
+    return error_response(request.url.path, 422, message, code=code, param=param, extra={"errors": items})
 
 
 # --------------------------------------------------------------------------- handlers
@@ -196,7 +233,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         return error_response(request.url.path, exc.status_code, _http_message(request, exc),
-                              code=getattr(exc, "code", None), headers=headers or None)
+                              code=getattr(exc, "code", None), param=getattr(exc, "param", None),
+                              headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api.errors import RequestTooLarge, error_body
+from assistant.api.errors import RequestTooLarge, error_body, error_status
 from assistant.config import Settings
 
 logger = logging.getLogger("fp_assistant.api")
@@ -119,8 +119,9 @@ def _content_length(scope: Scope) -> int | None:
 async def _send_json(send: Send, scope: Scope, status: int, message: str) -> None:
     """A JSON error sent before the body is read; the server reads and drops what the client
     still sends, so the client gets the answer rather than a reset connection."""
-    body = json.dumps(error_body(scope.get("path", ""), status, message), ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
+    path = scope.get("path", "")
+    body = json.dumps(error_body(path, status, message), ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": error_status(path, status),
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

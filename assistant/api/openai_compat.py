@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from assistant.api.auth import CallerDep, ServiceDep
 from assistant.api.errors import ApiError
 from assistant.api.rest import check_question
 from assistant.api.streaming import failure_message, logger, sse_event, sse_response, text_pieces
-from assistant.service import Answer, AnswerStream
+from assistant.service import Answer, AnswerStream, stream_correction
 
 MODELS: dict[str, Literal["answer", "compare"]] = {
     "fp-assistant": "answer", "fp-assistant-compare": "compare",
@@ -46,10 +46,11 @@ CITATION_KEYS = ("n", "source", "title", "page", "excerpt", "fabrique", "territo
                  "doc_type", "year", "section")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": schemas.OpenAIErrorOut, "description": "Requête refusée (conversation sans question…)."},
+    400: {"model": schemas.OpenAIErrorOut, "description": "Requête refusée : conversation sans question, "
+          "paramètre non pris en charge (`n`, `tools`…), question ou conversation trop longue "
+          "(`context_length_exceeded`), corps invalide."},
     401: {"model": schemas.OpenAIErrorOut, "description": "Clé d'accès manquante, inconnue ou révoquée."},
     404: {"model": schemas.OpenAIErrorOut, "description": "Modèle inconnu."},
-    413: {"model": schemas.OpenAIErrorOut, "description": "Requête ou question trop volumineuse."},
     503: {"model": schemas.OpenAIErrorOut, "description": "Index indisponible."},
 }
 
@@ -70,16 +71,60 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart] | None = Field(None, description="Le texte du message.")
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = Field(False, description="Un dernier morceau, `choices: []`, porte `usage`.")
+
+
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")  # temperature, max_tokens…: accepted, without effect
+    model_config = ConfigDict(extra="allow")  # temperature, top_p, user, seed…: accepted, without effect
 
     model: str = Field("fp-assistant", max_length=100,
                        description="« fp-assistant » (réponse citée) ou « fp-assistant-compare » "
                        "(comparaison territoire par territoire).")
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=200,
                                         description="La conversation ; le dernier message est la question.")
-    stream: bool = Field(False, description="Réponse en flux de `chat.completion.chunk` (SSE) : le texte "
-                         "vérifié, puis un dernier morceau portant `citations`.")
+    stream: bool = Field(False, description="Réponse en flux de `chat.completion.chunk` (SSE) : le rôle "
+                         "tout de suite, le texte au fil de son écriture, puis un dernier morceau portant "
+                         "`citations`.")
+    stream_options: StreamOptions | None = Field(None, description="`include_usage` : l'usage dans un "
+                                                 "dernier morceau sans `choices`, comme OpenAI.")
+    max_tokens: int | None = Field(None, ge=1, description="Longueur maximale de la réponse (en jetons "
+                                   "d'environ 4 caractères) ; au-delà, coupée, `finish_reason` « length ».")
+    max_completion_tokens: int | None = Field(None, ge=1, description="Synonyme récent de `max_tokens`.")
+    stop: str | list[str] | None = Field(None, description="Texte(s) où couper la réponse.")
+    n: int | None = Field(None, ge=1, description="Une seule réponse par requête : 1.")
+    response_format: dict[str, Any] | None = Field(None, description="Seul `{\"type\": \"text\"}` est "
+                                                   "possible : la réponse est un texte cité.")
+    tools: list[Any] | None = Field(None, description="Non pris en charge (refusé s'il n'est pas vide).")
+    functions: list[Any] | None = Field(None, description="Non pris en charge (refusé s'il n'est pas vide).")
+
+    def limit_chars(self) -> int | None:
+        """`max_tokens` in characters, with the same 4-characters-a-token count as `usage`."""
+        tokens = self.max_completion_tokens or self.max_tokens
+        return tokens * 4 if tokens else None
+
+    def stops(self) -> list[str]:
+        return [t for t in ([self.stop] if isinstance(self.stop, str) else self.stop or []) if t]
+
+    def check_supported(self) -> None:
+        """A parameter the assistant cannot honour is refused by name, never silently dropped:
+        a client asking for three choices or JSON would otherwise misread what it gets."""
+        if self.n is not None and self.n > 1:
+            raise ApiError(400, f"n = {self.n} : une seule réponse est produite par requête (n = 1).",
+                           code="unsupported_value", param="n")
+        kind = str((self.response_format or {}).get("type", "text"))
+        if kind != "text":
+            raise ApiError(400, f"response_format « {kind} » non pris en charge : la réponse est un texte "
+                           "cité (type « text »).", code="unsupported_value", param="response_format")
+        for name in ("tools", "functions"):
+            if getattr(self, name):
+                raise ApiError(400, f"{name} : les appels d'outils ne sont pas pris en charge par "
+                               "l'assistant, qui répond à partir des documents.",
+                               code="unsupported_parameter", param=name)
+        if len(self.stops()) > 4:
+            raise ApiError(400, "stop : au plus 4 textes.", code="invalid_value", param="stop")
 
 
 def _text(message: ChatMessage) -> str:
@@ -171,6 +216,34 @@ def get_model(model_id: str, _caller: CallerDep) -> dict[str, Any]:
     return _model(model_id)
 
 
+class Cutter:
+    """The text sent, cut where the client asked: at its first `stop` text, or past `max_tokens`.
+
+    Why here and not in the answerer: these are the client's display limits, not a different
+    answer; `fp_answer` and `citations` stay whole.
+    """
+
+    def __init__(self, limit: int | None, stops: list[str]) -> None:
+        self.limit, self.stops = limit, stops
+        self.sent = ""
+        self.finish: str | None = None  # "stop" or "length" once cut
+
+    def take(self, piece: str) -> str:
+        """The part of `piece` to send (all of it until a limit is reached)."""
+        if self.finish or not piece:
+            return ""
+        before = len(self.sent)
+        text = self.sent + piece
+        stop_at = min((i for i in (text.find(t, max(0, before - len(t) + 1)) for t in self.stops) if i >= 0),
+                      default=-1)
+        if stop_at >= 0:
+            text, self.finish = text[:stop_at], "stop"
+        if self.limit is not None and len(text) >= self.limit:
+            text, self.finish = text[:self.limit], self.finish or "length"
+        self.sent = text
+        return text[before:] if len(text) > before else ""
+
+
 @router.post("/chat/completions", summary="Réponse à une conversation (protocole OpenAI)",
              response_model=None,
              responses={200: {"model": schemas.ChatCompletionOut, "content": {"text/event-stream": {
@@ -181,43 +254,63 @@ async def chat_completions(body: ChatRequest, request: Request, caller: CallerDe
                            service: ServiceDep) -> Response:
     """Le dernier message « user » est la question, les échanges précédents servent à comprendre
     une relance ; les messages « system » sont ignorés. Le texte garde ses marqueurs [n] et se
-    termine par la liste « Sources : » ; les citations sont aussi dans le champ `citations`."""
+    termine par la liste « Sources : » ; les citations sont aussi dans le champ `citations`.
+    `max_tokens` et `stop` coupent le texte envoyé ; `n` > 1, `tools` et un `response_format`
+    autre que texte sont refusés (400, `param` les nomme)."""
     mode = _mode(body.model)
+    body.check_supported()
     question, history = conversation(body.messages)
-    check_question(request, question)
     cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     prompt_tokens = _tokens("".join(_text(m) for m in body.messages))
+    cut = Cutter(body.limit_chars(), body.stops())
+    check_question(request, question)
     if body.stream:
-        stream = await run_in_threadpool(service.ask_stream, question, caller, mode=mode,
-                                         history=history or None)
-        return sse_response(_chunks(stream, cid, created, body.model, prompt_tokens))
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return sse_response(_chunks(lambda: service.ask_stream(question, caller, mode=mode,
+                                                               history=history or None),
+                                    cid, created, body.model, prompt_tokens, cut, include_usage))
     answer = await run_in_threadpool(service.ask, question, caller, mode=mode, history=history or None)
     full = answer.as_json()
-    content = answer.text + sources_block(answer)
+    content = cut.take(answer.text + sources_block(answer))
     return JSONResponse({
         "id": cid,
         "object": "chat.completion",
         "created": created,
         "model": body.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(content),
-                  "total_tokens": prompt_tokens + _tokens(content)},
+                     "logprobs": None, "finish_reason": cut.finish or "stop"}],
+        "usage": _usage(prompt_tokens, content),
         "system_fingerprint": None,
         "citations": citations_json(full),
         "fp_answer": full,
     })
 
 
-def _chunks(stream: AnswerStream, cid: str, created: int, model: str, prompt_tokens: int) -> Iterator[str]:
-    """`chat.completion.chunk` events: the role at once, the verified text line by line and its
-    sources, then a last chunk with `finish_reason` « stop », `citations` and `fp_answer`; then
+def _usage(prompt_tokens: int, content: str) -> dict[str, int]:
+    completion = _tokens(content)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion}
+
+
+def closing(answer: Answer, shown: str) -> str:
+    """What follows the streamed text so that the reader ends with the checked answer: the
+    whole answer if nothing was shown (extractive back-end, a model that failed), else the
+    check's correction (`stream_correction`); then the « Sources : » list."""
+    if not shown.strip():
+        return answer.text + sources_block(answer)
+    return stream_correction(answer, shown) + sources_block(answer)
+
+
+def _chunks(start: Callable[[], AnswerStream], cid: str, created: int, model: str, prompt_tokens: int,
+            cut: Cutter, include_usage: bool) -> Iterator[str]:
+    """`chat.completion.chunk` events: the role at once (before retrieval), the text as it is
+    written, then what `closing` adds, then a last chunk with `finish_reason`, `citations` and
+    `fp_answer`; with `include_usage`, one more chunk with `choices: []` and `usage`; then
     `data: [DONE]`.
 
-    Only the verified text is sent. A model's raw pieces number the sources as its prompt did and
-    may hold markers the check removes; `POST /api/ask` streams them because its client replaces
-    them with the final `answer` event, but an OpenAI client keeps every piece it receives, so here
-    the text shown must already be the one whose [n] match the « Sources » list.
+    The model's pieces are forwarded as they come: the passages were numbered before
+    generation and the final answer keeps those numbers, so the [n] a client has already
+    shown are the ones of the « Sources » list.
     """
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -226,20 +319,33 @@ def _chunks(stream: AnswerStream, cid: str, created: int, model: str, prompt_tok
                                 "model": model, "choices": [choice], **extra})
 
     yield chunk({"role": "assistant", "content": ""})
+    shown: list[str] = []
+    stream: AnswerStream | None = None
     try:
-        answer = stream.answer  # runs the stream to its end (in the thread pool, as every step here)
+        stream = start()
+        for piece in stream:
+            shown.append(piece)
+            for part in text_pieces(cut.take(piece)) if not cut.finish else []:
+                if part:
+                    yield chunk({"content": part})
+        answer = stream.answer
+    except GeneratorExit:  # the client left (see `closing_on_disconnect`): stop the model too
+        if stream is not None:
+            stream.close()
+        raise
     except Exception as exc:  # noqa: BLE001 - the response has started: report it in the stream
         logger.error("flux OpenAI interrompu", exc_info=exc)
         yield sse_event(None, {"error": {"message": failure_message(exc), "type": "server_error",
                                          "param": None, "code": None}})
         yield "data: [DONE]\n\n"
         return
-    content = answer.text + sources_block(answer)
-    for part in text_pieces(content):
-        yield chunk({"content": part})
+    for part in text_pieces(cut.take(closing(answer, "".join(shown)))):
+        if part:
+            yield chunk({"content": part})
     full = answer.as_json()
-    completion = _tokens(content)
-    yield chunk({}, "stop", citations=citations_json(full), fp_answer=full,
-                usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-                       "total_tokens": prompt_tokens + completion})
+    usage = _usage(prompt_tokens, cut.sent)
+    yield chunk({}, cut.finish or "stop", citations=citations_json(full), fp_answer=full, usage=usage)
+    if include_usage:
+        yield sse_event(None, {"id": cid, "object": "chat.completion.chunk", "created": created,
+                               "model": model, "choices": [], "usage": usage})
     yield "data: [DONE]\n\n"

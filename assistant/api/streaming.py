@@ -3,8 +3,8 @@
 Why these shapes: an answer written by an LLM takes seconds, an upload's indexing minutes;
 a client that sees the text arrive, or the files indexed one by one, knows the service is
 working. The service's calls are synchronous (a model, SQLite, Chroma), so every generator
-here is a plain one: Starlette's `StreamingResponse` steps it in its thread pool
-(`iterate_in_threadpool`), so eight clients streaming at once never stall the server.
+here is a plain one, stepped in the thread pool (`iterate_in_threadpool`), so eight clients
+streaming at once never stall the server, and closed when its client leaves.
 Work that reports progress through a callback (uploads) runs in its own thread and hands
 its events over a queue.
 """
@@ -16,11 +16,13 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
 
 from assistant.access import AccessDenied
 from assistant.service import AnswerStream, StoreError
@@ -42,7 +44,27 @@ def sse_event(event: str | None, data: Any) -> str:
 
 
 def sse_response(events: Iterable[str]) -> StreamingResponse:
-    return StreamingResponse(events, media_type="text/event-stream", headers=dict(SSE_HEADERS))
+    return StreamingResponse(closing_on_disconnect(events), media_type="text/event-stream",
+                             headers=dict(SSE_HEADERS))
+
+
+async def closing_on_disconnect(events: Iterable[str]) -> AsyncIterator[str]:
+    """Step the synchronous `events` in the thread pool, and close them when the client goes.
+
+    Why: Starlette stops reading a stream whose client has left but leaves its generator
+    suspended until garbage collection. A model writing an answer behind it then goes on
+    generating for nobody, and on a one-slot server (llama.cpp) the next user waits for it.
+    Closing the generator closes the HTTP stream to the model, which stops.
+    """
+    iterator = iter(events)
+    try:
+        async for event in iterate_in_threadpool(iterator):
+            yield event
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):  # the client left: this runs while cancelled
+                await anyio.to_thread.run_sync(close)
 
 
 def wants_stream(flag: bool, accept: str | None) -> bool:

@@ -372,6 +372,30 @@ class Service:
         require_write(caller, "exporter les avis")
         return self.feedback_store.csv_bytes()
 
+    # ------------------------------------------------------------------ chat clients' own tasks
+
+    def chat_task(self, text: str, caller: Caller) -> str | None:
+        """The reply to a chat client's background task (Open WebUI's « ### Task: » prompts for a
+        title, tags, follow-up questions…), or None when `text` is an ordinary question.
+
+        Why here and without retrieval: such a prompt quotes the whole chat, so it is longer than
+        a question may be, and searching the corpus for it costs seconds for a reply nobody reads
+        as an answer. What it needs is in the prompt and in the catalog of the documents this
+        caller may see (`assistant.chat_tasks`): no embedding, no vector store, no model.
+        """
+        from assistant import chat_tasks
+
+        kind = chat_tasks.task_kind(text)
+        if kind is None:
+            return None
+        records: list[Any] = []
+        if kind in chat_tasks.CATALOG_KINDS:
+            try:
+                records = self._records(caller)
+            except StoreError:
+                records = []  # an unreadable registry leaves the reply empty, not the task failed
+        return chat_tasks.task_reply(kind, text, records)
+
 
 def _hide_paths(caller: Caller) -> bool:
     """A public caller is shown file names, never where the files live on the server."""

@@ -31,6 +31,12 @@ from starlette.concurrency import run_in_threadpool
 from assistant.api import schemas
 from assistant.api.auth import CallerDep, ServiceDep
 from assistant.api.errors import ApiError
+from assistant.api.openwebui import (
+    OPENWEBUI_EVENT_KEY,
+    OPENWEBUI_SOURCES_KEY,
+    openwebui_source_events,
+    openwebui_sources,
+)
 from assistant.api.rest import check_question
 from assistant.api.streaming import failure_message, logger, sse_event, sse_response, text_pieces
 from assistant.service import Answer, AnswerStream, stream_correction
@@ -263,6 +269,11 @@ async def chat_completions(body: ChatRequest, request: Request, caller: CallerDe
     cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     prompt_tokens = _tokens("".join(_text(m) for m in body.messages))
     cut = Cutter(body.limit_chars(), body.stops())
+    # a chat client's background task (a title, tags…) quotes the whole chat: answered from the
+    # prompt and the catalog, before the question-length check and without retrieval
+    reply = await run_in_threadpool(service.chat_task, question, caller)
+    if reply is not None:
+        return _task_reply(body, reply, cid, created, prompt_tokens, cut)
     check_question(request, question)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -283,7 +294,33 @@ async def chat_completions(body: ChatRequest, request: Request, caller: CallerDe
         "system_fingerprint": None,
         "citations": citations_json(full),
         "fp_answer": full,
+        OPENWEBUI_SOURCES_KEY: openwebui_sources(citations_json(full)),  # Open WebUI's chips
     })
+
+
+def _task_reply(body: ChatRequest, reply: str, cid: str, created: int, prompt_tokens: int,
+                cut: Cutter) -> Response:
+    content = cut.take(reply)
+    usage = _usage(prompt_tokens, content)
+    if not body.stream:
+        return JSONResponse({
+            "id": cid, "object": "chat.completion", "created": created, "model": body.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                         "logprobs": None, "finish_reason": cut.finish or "stop"}],
+            "usage": usage, "system_fingerprint": None,
+        })
+
+    def events() -> Iterator[str]:
+        head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model}
+        for delta, finish in (({"role": "assistant", "content": ""}, None), ({"content": content}, None),
+                              ({}, cut.finish or "stop")):
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            yield sse_event(None, {**head, "choices": [choice], **({"usage": usage} if finish else {})})
+        if body.stream_options and body.stream_options.include_usage:
+            yield sse_event(None, {**head, "choices": [], "usage": usage})
+        yield "data: [DONE]\n\n"
+
+    return sse_response(events())
 
 
 def _usage(prompt_tokens: int, content: str) -> dict[str, int]:
@@ -344,7 +381,11 @@ def _chunks(start: Callable[[], AnswerStream], cid: str, created: int, model: st
             yield chunk({"content": part})
     full = answer.as_json()
     usage = _usage(prompt_tokens, cut.sent)
-    yield chunk({}, cut.finish or "stop", citations=citations_json(full), fp_answer=full, usage=usage)
+    citations = citations_json(full)
+    for event in openwebui_source_events(citations):  # Open WebUI keeps sources sent as events
+        yield chunk({}, **{OPENWEBUI_EVENT_KEY: event})
+    yield chunk({}, cut.finish or "stop", citations=citations, fp_answer=full, usage=usage,
+                **{OPENWEBUI_SOURCES_KEY: openwebui_sources(citations)})
     if include_usage:
         yield sse_event(None, {"id": cid, "object": "chat.completion.chunk", "created": created,
                                "model": model, "choices": [], "usage": usage})

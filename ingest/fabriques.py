@@ -29,8 +29,15 @@ _MIN_SHARED = 2  # content words two names must share (unless both have a single
 _CONTAINMENT = 0.8  # share of the shorter name's content words found in the longer one
 
 _OPEN, _CLOSE = "«“\"", "»”\""
+# « le thème », « la question »: the frame of a name, not a name (« Fabrique prospective sur le
+# thème « X » », « … sur la question du vieillissement »): the name is what follows.
+_THEME_FRAME = (r"(?:(?:le|la|les)\s+|l['’])"
+                r"(?:th[èe]mes?|th[ée]matiques?|sujets?|questions?|probl[ée]matiques?)\b")
+_FRAME_HEAD_RE = re.compile(rf"^\s*{_THEME_FRAME}\s*(?:(?:de\s+la|de\s+l['’]|du|des|de|d['’])\s*|:\s*)?",
+                            re.IGNORECASE)
 _NAMED_RE = re.compile(
     r"\bfabriques?(?:\s+prospectives?)?\s*(?:n\s*°\s*\d+\s*)?[:,]?\s*"
+    rf"(?:(?:sur|consacr[ée]e?s?\s+(?:à|a))\s+{_THEME_FRAME}\s*:?\s*)?"
     rf"[{_OPEN}]\s*(?P<name>[^{_CLOSE}\n]{{3,220}}?)\s*[{_CLOSE}]",
     re.IGNORECASE,
 )
@@ -42,6 +49,14 @@ _ABOUT_RE = re.compile(
     r"(?P<name>[^.,;:!?()\[\]\n«»\"“”]{8,220})",
     re.IGNORECASE,
 )
+# A name stated in running text is a noun phrase; it ends where the sentence's verb begins. In
+# French a determiner (« du », « des » are also « de » + article: not counted) or « que »
+# follows a preposition or a conjunction inside a noun phrase;
+# after any other word (« les temps de la ville confirment une intuition ») that word is a verb.
+_DETERMINERS = frozenset("le la les l' un une ce cet cette ces son sa ses leur leurs notre nos "
+                         "votre vos que qu'".split())
+_LINKS = frozenset("de d' à a au aux en dans sur pour par avec entre et ou vers chez sans sous contre "
+                   "selon pendant après apres avant auprès aupres comme hors parmi face".split())
 # A name ends before a date range or a dash introducing something else.
 _NAME_TAIL_RE = re.compile(r"\s+[–—-]\s+.*$|\s*\((?:[^)]*\d{4}[^)]*)\)\s*$")
 
@@ -70,12 +85,25 @@ def clean_name(raw: str) -> str:
     return name[:1].upper() + name[1:] if name else ""
 
 
+def noun_phrase(raw: str) -> str:
+    """The noun phrase a running-text name opens with: no theme frame (« le thème de »), no verb
+    and what follows it (see _DETERMINERS). « Le thème » alone gives ""."""
+    text = _FRAME_HEAD_RE.sub("", raw, count=1)
+    words = [(m.start(), fold(m.group(0)).replace("’", "'")) for m in re.finditer(r"[\w-]+['’]?", text)]
+    for k in range(1, len(words)):
+        prev, word = words[k - 1][1], words[k][1]
+        if word in _DETERMINERS and prev not in _LINKS and prev not in _DETERMINERS:
+            return text[:words[k - 1][0]].rstrip()
+    return text.strip()
+
+
 def named_fabriques(text: str) -> list[str]:
     """Fabrique names a text states (« Fabrique prospective « X » », « … sur X »), in order."""
     found: list[tuple[int, str]] = []
     for rx in (_NAMED_RE, _ABOUT_RE):
         for m in rx.finditer(text):
-            name = clean_name(m.group("name"))
+            raw = m.group("name") if rx is _NAMED_RE else noun_phrase(m.group("name"))
+            name = clean_name(raw)
             if len(content_stems(name)) >= 1 and len(name) >= 3:
                 found.append((m.start(), name))
     return [n for _, n in sorted(found)]

@@ -61,13 +61,18 @@ FUNCTION_WORDS = frozenset({"le", "la", "les", "l'", "un", "une", "des", "ce", "
                             "notre", "votre", "leur", "leurs", "son", "sa", "ses", "chaque", "toute",
                             "tout", "tous", "toutes", "en", "et", "a", "au", "aux", "du", "de", "d'",
                             "dans", "par", "pour", "sur", "avec", "il", "elle", "on", "nous", "vous"})
-# "rue de Paris", "lycée Victor-Hugo", "quartier Saint-Louis": an address, a school, a district.
-STREET_WORDS = frozenset({"quartier", "qpv", "hameau", "residence",
-                          "rue", "avenue", "av", "boulevard", "bd", "place", "lycee", "college", "ecole",
-                          "allee", "quai", "impasse", "chemin", "route", "square", "gare"})
+# "Cité du Parc", "QPV La Rabaterie", "quartier Saint-Louis": a part of a commune. The name after
+# them is the quarter's, never a territory of its own; the commune it is said to be in
+# ("la Cité du Parc à Vernouillet") takes its mentions (see Gazetteer._quarters).
+QUARTER_WORDS = frozenset({"quartier", "quartiers", "qpv", "hameau", "residence", "cite", "lotissement",
+                           "faubourg"})
+# "rue de Paris", "lycée Victor-Hugo": an address, a school, a station; and the quarters.
+STREET_WORDS = QUARTER_WORDS | frozenset({"rue", "avenue", "av", "boulevard", "bd", "place", "lycee",
+                                          "college", "ecole", "allee", "quai", "impasse", "chemin", "route",
+                                          "square", "gare"})
 # "mairie de Plan", "habitants d'Eu": the word after them is a place.
 ADMIN_NOUNS = frozenset({"commune", "communes", "ville", "village", "mairie", "maire", "municipalite",
-                         "bourg", "territoire", "habitants", "canton", "agglomeration", "cite"})
+                         "bourg", "territoire", "habitants", "canton", "agglomeration"})
 
 # Authority prefixes ("communauté de communes de …"), folded, with the EPCI types they name.
 _CC, _CA, _CU, _METRO, _EPT, _ANY = "CC", "CA", "CU", "METRO", "EPT", "*"
@@ -84,6 +89,7 @@ AUTHORITY_PREFIXES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("agglomeration",), _CA),
     (("agglo",), _CA),
     (("communaute",), _ANY),
+    (("intercommunalite",), _ANY),  # "l'intercommunalité d'Arras": whichever kind it is
     (("cc",), _CC),
     (("ca",), _CA),
     (("cu",), _CU),
@@ -513,6 +519,10 @@ class Gazetteer:
         if cores:
             for (toks, where), cov in zip(streams, covered, strict=True):
                 hits += _bare_cores(toks, cores, cov, where, head_end if where == "text" else 0)
+        quarters = self._quarters([t for t, _ in streams])
+        if quarters:
+            for toks, where in streams:
+                hits += _quarter_hits(toks, quarters, where, head_end if where == "text" else 0)
         ctx.dep_codes.update(c.upper() for c in _DEP_CODE.findall(text) if c.upper() in self._dep_codes)
 
         groups: dict[tuple[str, ...], _Group] = {}
@@ -637,6 +647,25 @@ class Gazetteer:
                     ctx.epci.add(self.places[hit.places[0]].code)
             i = max(end, i + 1)
         return hits, covered
+
+    def _quarters(self, streams: list[_Tokens]) -> dict[str, tuple[tuple[str, ...], tuple[int, ...]]]:
+        """Quarters a text places in a commune (« la Cité du Parc à Vernouillet », « QPV La
+        Rabaterie (Saint-Pierre-des-Corps) »): quarter name → (group, places) of that commune, so
+        that every mention of the quarter, in the title too, counts for its commune."""
+        out: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        for t in streams:
+            for _, j, end in _quarter_spans(t):
+                k = end
+                if k < len(t.keys) and t.text[t.starts[k]:t.ends[k]] in ("à", "À") and t.gaps[k] <= PUNCT:
+                    k += 1
+                elif not (k < len(t.keys) and t.text[t.ends[k - 1]:t.starts[k]].strip() == "("):
+                    continue
+                stop, places, key = self._dict_at(t, k)
+                communes = tuple(p for p in places if p < self._n_communes)
+                if stop > k and communes and t.caps[k]:
+                    quarter = " ".join(_strip_article(t.keys[j:end]))
+                    out.setdefault(quarter, (("k", key.split(">")[-1]), communes))
+        return out
 
     def _dict_at(self, t: _Tokens, i: int) -> tuple[int, tuple[int, ...], str]:
         """Longest official name (or EPCI short name) starting at token i: (end, places, key).
@@ -876,6 +905,33 @@ def _bare_cores(t: _Tokens, cores: dict[str, tuple[str, ...]], covered: list[tup
                 w = where if where != "text" else ("text+head" if t.starts[i] < head_end else "text")
                 out.append(_Hit(group, (), 1.0, w))
                 break
+    return out
+
+
+def _quarter_spans(t: _Tokens) -> list[tuple[int, int, int]]:
+    """(quarter word, name start, name end) of every « Cité du Parc », « QPV La Rabaterie »."""
+    out = []
+    for i, key in enumerate(t.keys):
+        if key not in QUARTER_WORDS:
+            continue
+        j, _ = _skip_linker(t, i + 1)
+        end = _span(t, j)
+        # « Parc à Vernouillet » reads as one name to _span: a quarter's name ends at « à »
+        end = next((k for k in range(j + 1, end) if t.text[t.starts[k]:t.ends[k]] in ("à", "À")), end)
+        if end > j:
+            out.append((i, j, end))
+    return out
+
+
+def _quarter_hits(t: _Tokens, quarters: dict[str, tuple[tuple[str, ...], tuple[int, ...]]], where: str,
+                  head_end: int) -> list[_Hit]:
+    """A mention of a quarter placed in its commune: a mention of the commune."""
+    out = []
+    for i, j, end in _quarter_spans(t):
+        found = quarters.get(" ".join(_strip_article(t.keys[j:end])))
+        if found:
+            w = where if where != "text" else ("text+head" if t.starts[i] < head_end else "text")
+            out.append(_Hit(found[0], found[1], 1.0, w))
     return out
 
 

@@ -175,18 +175,95 @@ def edition_year(text: str) -> int | None:
     return y if _plausible(y) else None
 
 
+# Nouns that announce places: a heading « Territoires accompagnés », « Les sites retenus »,
+# « Communes participantes », or a lead « Quatre intercommunalités ont été retenues : ».
+_PLACE_NOUNS_RE = re.compile(
+    r"\b(?:territoires?|sites?|communes?|villes?|intercommunalites?|agglomerations?|metropoles?"
+    r"|collectivites?|epci|laureats?)\b"
+)
+# The head of a list item or paragraph: what it is about, before its comment (« Decazeville
+# Communauté, ancien bassin minier… », « Bourg-en-Bresse a travaillé sur… »).
+_ITEM_HEAD_RE = re.compile(r"^[\s*•▪●◦·■□►–—-]*([^,;:.!?()\n]*)")
+_ITEM_HEAD_WORDS = 7
+# A place name as written (« Bellecombe-sur-Lisonne », « Saint-Martin-en-Haut »): capitalised
+# words joined by hyphens, possibly through the small words of French toponyms.
+_TOPONYM_RE = re.compile(
+    r"^(?:[A-ZÉÈÀÂÎÔ][\w’']+)(?:-(?:(?:sur|sous|en|les|lès|la|le|de|du|des|aux|d'|l')-)*[A-ZÉÈÀÂÎÔ][\w’']+)+$"
+)
+# A title that names its document's place: « Feuille de route de Bellecombe-sur-Lisonne »,
+# « Compte rendu du séminaire local n°2 d'Arvieu ». A proper name right after « de » (no
+# article: « de la Fabrique » is not a place) is the place, whether the official list has it
+# or not.
+_TITLE_PLACE_RE = re.compile(
+    r"^\W*(?i:feuille de route|compte[- ]rendu|plan d'actions?|programme d'actions?|diagnostic"
+    r"|portrait|s[ée]minaire local|atelier local)"
+    r"[^—–:(\n]{0,40}?\s(?:de\s+|d['’])"
+    r"(?P<name>[A-ZÉÈÀÂÎÔ][\w’'-]*(?:\s+(?:(?:sur|sous|en|lès|les|la|le|de|du|des)\s+)?[A-ZÉÈÀÂÎÔ][\w’'-]*)*)"
+)
+# As a title: a list announced as the territories is what the document says it is about.
+_ANNOUNCE_WEIGHT = 3.0
+
+
+def _announced(blocks: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(item head, heading) of the lists a document announces as its places.
+
+    A section whose heading names places (« Territoires accompagnés », « Les sites retenus »,
+    « Ce que les territoires ont retenu ») gives the head of each of its list items and
+    paragraphs; a paragraph ending on « : » that names them (« Quatre intercommunalités ont été
+    retenues : ») gives the items that follow it. Only an item's head counts: an item is about
+    the place it opens with, not the places its comment mentions.
+    """
+    out: list[tuple[str, str]] = []
+    section = ""  # the heading of the announcing section we are in, or ""
+    lead = ""  # the announcing lead paragraph whose list we are in, or ""
+    for kind, text in blocks:
+        folded = fold(text).replace("’", "'")
+        if kind.startswith("heading"):
+            section = text.strip() if _PLACE_NOUNS_RE.search(folded) else ""
+            lead = ""
+            continue
+        if kind == "list" and (section or lead):
+            out.append((text, section or lead))
+            continue
+        if kind != "list":
+            lead = ""
+            if text.rstrip().endswith(":") and _PLACE_NOUNS_RE.search(folded):
+                lead = text.strip()
+            elif section:
+                out.append((text, section))
+    heads = []
+    for text, where in out:
+        m = _ITEM_HEAD_RE.match(text)
+        head = " ".join((m.group(1) if m else "").split()[:_ITEM_HEAD_WORDS]).strip(" *")
+        if head:
+            heads.append((head, where))
+    return heads
+
+
 def territories(text: str, title: str, head: str, known: list[tuple[str, str]] | None = None,
-                limit: int = 8) -> list[Guess]:
+                limit: int = 8, blocks: list[tuple[str, str]] | None = None) -> list[Guess]:
     """The territories the document is about, best first (gazetteer, patterns, known names).
 
     `known` holds (folded alias, canonical name) pairs of territories already labelled in
     a manifest: a name a fabrique declared keeps its canonical spelling (« Saint-Ouen » is
-    labelled « Plaine Commune » in the fabrique that says so).
+    labelled « Plaine Commune » in the fabrique that says so). `blocks` (kind, text) lets
+    the lists a document announces as its places (see _announced) name them first.
     """
     from ingest.gazetteer import Gazetteer
 
     gz = Gazetteer.default()
-    found = gz.find(text, title=title, head=head, limit=limit)
+    found = []
+    for item, heading in _announced(blocks or []):
+        mentions = gz.find(item, title=item, limit=2)
+        evidence = f"liste « {heading[:60]} »"
+        if mentions:
+            found += [type(m)(m.name, m.kind, m.code, _ANNOUNCE_WEIGHT, evidence) for m in mentions]
+        elif _TOPONYM_RE.match(item.strip()):
+            found.append(_mention(item.strip(), evidence))
+    m = _TITLE_PLACE_RE.match(title or "")
+    if m and not gz.lookup(m.group("name")) and not m.group("name").split()[0].isupper():
+        found.append(_mention(m.group("name"), "titre (« … de " + m.group("name") + " »)"))
+    found += gz.find(text, title=title, head=head, limit=limit)
     out: list[Guess] = []
     for mention in found:
         name = mention.name
@@ -199,4 +276,10 @@ def territories(text: str, title: str, head: str, known: list[tuple[str, str]] |
         if any(name == g.value or gz.same_territory(name, str(g.value)) for g in out):
             continue  # a commune and its EPCI found together: one territory, the stronger name
         out.append(Guess(name, mention.evidence))
-    return out
+    return out[:limit]
+
+
+def _mention(name: str, evidence: str):  # noqa: ANN202 — a gazetteer Mention, imported lazily
+    from ingest.gazetteer import Mention
+
+    return Mention(name, "collectivite", "", _ANNOUNCE_WEIGHT, evidence)

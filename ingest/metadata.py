@@ -28,7 +28,7 @@ from ingest.models import DOC_TYPES, DocMeta, LoadedDocument
 MANIFEST_NAME = "manifest.yaml"
 SIDECAR_SUFFIX = ".meta.yaml"
 # Bumped when inference changes: an index built by older rules is relabelled (no re-embedding).
-RULES_VERSION = "5"
+RULES_VERSION = "6"
 
 SRC_MANIFEST = "manifeste"
 SRC_SIDECAR = "fiche .meta.yaml"
@@ -346,7 +346,8 @@ def resolve(
         from ingest import infer
 
         text = "\n".join(p.text for p in loaded.pages)
-        guesses = infer.territories(text, str(title), head, manifest.gazetteer())
+        blocks = [b for page in loaded.pages for b in page.blocks]
+        guesses = infer.territories(text, str(title), head, manifest.gazetteer(), blocks=blocks)
         territories = [str(g.value) for g in guesses]
         provenance["territories"] = (
             f"{SRC_TEXT} ({'; '.join(f'{g.value} : {g.evidence}' for g in guesses)})" if guesses else ""

@@ -125,6 +125,8 @@ def evaluate_holdout(corpus: Path, progress: Any = None) -> dict[str, Any]:
                 res.territories_labelled += len(meta.territories)
                 aliases = truth.territories.get(expected[0], [])
                 res.territories_correct += sum(_matches(f, expected[0], aliases) for f in meta.territories)
+                res.errors += [{"path": rel, "field": "territory_extra", "expected": expected[0], "found": f}
+                               for f in meta.territories if not _matches(f, expected[0], aliases)]
         folds.append(res)
     return summarise(folds)
 
@@ -171,3 +173,75 @@ def render(summary: dict[str, Any]) -> str:
     lines.append(f"Précision des territoires (documents d'un seul territoire) : "
                  f"{s['territory_precision_local']:.2f}")
     return "\n".join(lines)
+
+
+def evaluate_pages(corpus: Path, gold: Path, holdout: bool = True) -> dict[str, Any]:
+    """Territories and fabrique of the public pages (corpus/pages-publiques/), text only, against
+    a truth set written by hand (tests/gold/territories_registers.yaml).
+
+    The pages are in no manifest: they are read as a stranger's, by an ingest that knows the
+    sample corpus' fabriques, less the page's own with `holdout` (its fabrique then has to be
+    discovered under another id: right means the same name). Every label counts for precision
+    here (a page about four territories labelled with a fifth is wrong on that label), and a
+    fabrique given to a page about the whole programme (truth null) is wrong.
+    """
+    import yaml
+
+    manifest = Manifest.load(corpus / "manifest.yaml")
+    truth_docs = (yaml.safe_load(gold.read_text(encoding="utf-8")) or {}).get("documents") or {}
+    totals = {"documents": 0, "fabrique_right": 0, "fabrique_wrong": 0, "fabrique_empty": 0,
+              "territories_expected": 0, "territories_found": 0, "labels": 0, "labels_correct": 0}
+    errors: list[dict[str, Any]] = []
+    for rel, truth in sorted(truth_docs.items()):
+        ids = truth.get("fabrique")
+        ids = [] if ids is None else [ids] if isinstance(ids, str) else list(ids)
+        held = set(ids) if holdout else set()
+        others = {k: v for k, v in manifest.fabriques.items() if k not in held}
+        known = Manifest(root=None, documents={}, fabriques=others)
+        catalog = Catalog(Fabrique(f.id, f.title, f.year, f.keywords, f.partners, f.territories,
+                                   list(f.aliases)) for f in others.values())
+        loaded = _stripped(load(corpus / rel))
+        meta = resolve(corpus / rel, loaded, known, f"pages/{rel}", catalog)
+        totals["documents"] += 1
+        expected_titles = [n for i in ids if i in manifest.fabriques
+                           for n in manifest.fabriques[i].names()]
+        if not meta.fabrique:
+            totals["fabrique_empty"] += 1 if ids else 0
+            totals["fabrique_right"] += 0 if ids else 1
+        elif meta.fabrique in ids or any(same_name(meta.fabrique_title, t) for t in expected_titles):
+            totals["fabrique_right"] += 1
+        else:
+            totals["fabrique_wrong"] += 1
+            errors.append({"path": rel, "field": "fabrique", "found": meta.fabrique_title, "expected": ids})
+        expected = [(str(t["name"]), [str(a) for a in t.get("also") or []])
+                    for t in truth.get("territories") or []]
+        totals["territories_expected"] += len(expected)
+        for name, also in expected:
+            if any(_matches(f, name, also) for f in meta.territories):
+                totals["territories_found"] += 1
+            else:
+                errors.append({"path": rel, "field": "territory", "expected": name,
+                               "found": meta.territories})
+        for f in meta.territories:
+            totals["labels"] += 1
+            if any(_matches(f, name, also) for name, also in expected):
+                totals["labels_correct"] += 1
+            else:
+                errors.append({"path": rel, "field": "territory_extra", "found": f})
+    return {
+        **{k: totals[k] for k in ("documents", "fabrique_right", "fabrique_wrong", "fabrique_empty")},
+        "territory_recall": round(totals["territories_found"] / (totals["territories_expected"] or 1), 3),
+        "territory_precision": round(totals["labels_correct"] / (totals["labels"] or 1), 3),
+        "territories": f"{totals['territories_found']}/{totals['territories_expected']}",
+        "labels": f"{totals['labels_correct']}/{totals['labels']}",
+        "errors": errors,
+    }
+
+
+def render_pages(summary: dict[str, Any]) -> str:
+    """The public pages' line, in French."""
+    s = summary
+    return (f"Pages publiques ({s['documents']}, texte seul) : fabrique juste {s['fabrique_right']}, "
+            f"fausse **{s['fabrique_wrong']}**, vide {s['fabrique_empty']} ; rappel des territoires "
+            f"{s['territory_recall']:.2f} ({s['territories']}), précision {s['territory_precision']:.2f} "
+            f"({s['labels']})")

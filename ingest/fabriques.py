@@ -35,10 +35,13 @@ _THEME_FRAME = (r"(?:(?:le|la|les)\s+|l['’])"
                 r"(?:th[èe]mes?|th[ée]matiques?|sujets?|questions?|probl[ée]matiques?)\b")
 _FRAME_HEAD_RE = re.compile(rf"^\s*{_THEME_FRAME}\s*(?:(?:de\s+la|de\s+l['’]|du|des|de|d['’])\s*|:\s*)?",
                             re.IGNORECASE)
+# The quoted name follows « fabrique » on the same line: across a paragraph break, a quote is
+# another paragraph (a page's headline, an élu's words under a banner « … des Fabriques
+# Prospectives »), not the fabrique's name.
 _NAMED_RE = re.compile(
-    r"\bfabriques?(?:\s+prospectives?)?\s*(?:n\s*°\s*\d+\s*)?[:,]?\s*"
-    rf"(?:(?:sur|consacr[ée]e?s?\s+(?:à|a))\s+{_THEME_FRAME}\s*:?\s*)?"
-    rf"[{_OPEN}]\s*(?P<name>[^{_CLOSE}\n]{{3,220}}?)\s*[{_CLOSE}]",
+    r"\bfabriques?(?:[^\S\n]+prospectives?)?[^\S\n]*(?:n[^\S\n]*°[^\S\n]*\d+[^\S\n]*)?[:,]?[^\S\n]*"
+    rf"(?:(?:sur|consacr[ée]e?s?\s+(?:à|a))\s+{_THEME_FRAME}\s*:?[^\S\n]*)?"
+    rf"[{_OPEN}][^\S\n]*(?P<name>[^{_CLOSE}\n]{{3,220}}?)\s*[{_CLOSE}]",
     re.IGNORECASE,
 )
 _ABOUT_RE = re.compile(
@@ -85,28 +88,75 @@ def clean_name(raw: str) -> str:
     return name[:1].upper() + name[1:] if name else ""
 
 
-def noun_phrase(raw: str) -> str:
-    """The noun phrase a running-text name opens with: no theme frame (« le thème de »), no verb
-    and what follows it (see _DETERMINERS). « Le thème » alone gives ""."""
+def _noun_phrase(raw: str) -> tuple[str, bool]:
+    """noun_phrase, and whether its end was guessed (cut before a presumed verb) rather than
+    written (punctuation, end of line)."""
     text = _FRAME_HEAD_RE.sub("", raw, count=1)
     words = [(m.start(), fold(m.group(0)).replace("’", "'")) for m in re.finditer(r"[\w-]+['’]?", text)]
     for k in range(1, len(words)):
         prev, word = words[k - 1][1], words[k][1]
         if word in _DETERMINERS and prev not in _LINKS and prev not in _DETERMINERS:
-            return text[:words[k - 1][0]].rstrip()
-    return text.strip()
+            return text[:words[k - 1][0]].rstrip(), True
+    return text.strip(), False
+
+
+def noun_phrase(raw: str) -> str:
+    """The noun phrase a running-text name opens with: no theme frame (« le thème de »), no verb
+    and what follows it (see _DETERMINERS). « Le thème » alone gives ""."""
+    return _noun_phrase(raw)[0]
+
+
+# A clause, not a name: a finite form of the verbs French sentences lean on (auxiliaries and
+# modals, a closed class), or a negation « ne … », « n'… », which only a conjugated verb takes.
+# Fabrique names are noun phrases or questions built on an infinitive (« comment renforcer le
+# capital social ? », « être senior demain… »); a quote with a finite verb (« Le temps est un
+# service public comme un autre », « Un terrain vendu doit être un terrain bâti ») is somebody's
+# words.
+_FINITE = frozenset(
+    "est sont etait etaient sera seront serait seraient fut soit soient "
+    "ai as avons avez ont avait avaient aura auront aurait auraient "
+    "doit doivent devait devaient devra devront devrait devraient "
+    "peut peuvent pouvait pouvaient pourra pourront pourrait pourraient "
+    "faut fallait faudra faudrait va vont allait fait font faisait "
+    "suis es sommes etes".split())
+_NEGATION_RE = re.compile(r"(?:^|\s)(?:ne\s+\w|n['’]\w)", re.IGNORECASE)
+
+
+# After a determiner (or « Grand »), these words are nouns: « le Grand Est », « l'Est », « le fait
+# urbain », « des sommes ».
+_BEFORE_NOUN = _DETERMINERS | frozenset("l d du des grand".split())
+
+
+def is_clause(name: str) -> bool:
+    """Whether a quoted text is a sentence (a finite verb, a negation) rather than a name."""
+    folded = fold(name).replace("’", "'")
+    words = re.findall(r"[\w-]+", folded)
+    return bool(_NEGATION_RE.search(folded)) or any(
+        w in _FINITE and (k == 0 or words[k - 1] not in _BEFORE_NOUN) for k, w in enumerate(words))
+
+
+def stated_fabriques(text: str) -> list[tuple[str, bool]]:
+    """(name, written) for each fabrique name a text states, in order. `written` is False for a
+    running-text name whose end had to be guessed (« la Fabrique consacrée aux temps de la ville
+    confirment une intuition »): it may join a known fabrique, too unsure to found one."""
+    found: list[tuple[int, str, bool]] = []
+    for rx in (_NAMED_RE, _ABOUT_RE):
+        for m in rx.finditer(text):
+            if rx is _NAMED_RE:
+                raw, guessed = m.group("name"), False
+                if is_clause(raw):
+                    continue
+            else:
+                raw, guessed = _noun_phrase(m.group("name"))
+            name = clean_name(raw)
+            if len(content_stems(name)) >= 1 and len(name) >= 3:
+                found.append((m.start(), name, not guessed))
+    return [(n, w) for _, n, w in sorted(found)]
 
 
 def named_fabriques(text: str) -> list[str]:
     """Fabrique names a text states (« Fabrique prospective « X » », « … sur X »), in order."""
-    found: list[tuple[int, str]] = []
-    for rx in (_NAMED_RE, _ABOUT_RE):
-        for m in rx.finditer(text):
-            raw = m.group("name") if rx is _NAMED_RE else noun_phrase(m.group("name"))
-            name = clean_name(raw)
-            if len(content_stems(name)) >= 1 and len(name) >= 3:
-                found.append((m.start(), name))
-    return [n for _, n in sorted(found)]
+    return [n for n, _ in stated_fabriques(text)]
 
 
 def slug(text: str, limit: int = 48) -> str:
@@ -188,22 +238,24 @@ class Catalog:
         """The fabrique a document belongs to, from its zones (label, text) best first.
 
         The first zone that names a fabrique decides: its first name joins a known
-        fabrique or founds a new one. A zone naming none may still hold a known fabrique's
-        full title. Zones that say nothing leave the fabrique empty.
+        fabrique or founds a new one (only a name whose end the writer marked: see
+        stated_fabriques). A zone naming none may still hold a known fabrique's full title.
+        Zones that say nothing leave the fabrique empty.
         """
         for label, text in zones:
             if not text:
                 continue
-            names = named_fabriques(text)
+            names = stated_fabriques(text)
             if names:
-                named = names[0]
+                named, written = names[0]
                 fab = self.match(named)
                 if fab is not None:
                     if learn:
                         self.remember(fab, named)
                     return Match(fab, named, label)
-                new = Fabrique(id=f"fp-{slug(named)}", title=named, origin="index")
-                return Match(self.add(new) if learn else new, named, label, discovered=True)
+                if written:
+                    new = Fabrique(id=f"fp-{slug(named)}", title=named, origin="index")
+                    return Match(self.add(new) if learn else new, named, label, discovered=True)
             fab = self.in_text(text)
             if fab is not None:
                 return Match(fab, fab.title, label)

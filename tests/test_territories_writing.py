@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.fabriques import Catalog, named_fabriques
+from ingest.fabriques import Catalog, is_clause, named_fabriques
 from ingest.gazetteer import Gazetteer
 from ingest.loaders import load
 from ingest.metadata import Manifest, resolve
@@ -74,6 +74,15 @@ Les travaux de la fabrique prospective sur les temps de la ville confirment une 
 les élus : les horaires des services publics ne suivent plus ceux des habitants.
 """
 
+# An interview page: a banner naming the programme, then the élu's words as the headline, then the
+# fabrique described in a sentence whose end has to be guessed (public pages, issue #27 item 1).
+INTERVIEW = """Document d'illustration — inspiré du dispositif public des Fabriques Prospectives
+
+« À Bellecombe, personne ne doit rester seul pendant une canicule »
+
+Les travaux de la Fabrique prospective consacrée aux fraîcheurs urbaines confirment ce que disait l'élue.
+"""
+
 QUARTER = """# Compte rendu du séminaire local n°1 — Cité du Parc
 
 Réunion du 3 mai 2022 à la maison de quartier de la Cité du Parc, à Villeurbanne.
@@ -124,9 +133,12 @@ def test_a_theme_frame_is_not_a_fabrique_name(tmp_path: Path) -> None:
 
 
 def test_a_clause_is_not_a_fabrique_name(tmp_path: Path) -> None:
+    # the name is read up to the verb, but its end is a guess: it may join a known fabrique, it
+    # founds none (« Temps de la ville » is how a public page describes a known fabrique titled
+    # otherwise: founding it was a wrong fabrique)
+    assert named_fabriques(CLAUSE) == ["Les temps de la ville"]
     meta = _meta(tmp_path, "synthese.md", CLAUSE)
-    assert meta.fabrique_title == "Les temps de la ville"
-    assert "confirment" not in meta.fabrique
+    assert meta.fabrique == "" and meta.fabrique_title == ""
     # « du », « des » open a complement, not a clause
     assert named_fabriques("Cette synthèse clôt la Fabrique prospective sur la cybersécurité des "
                            "collectivités bretonnes.") == ["La cybersécurité des collectivités bretonnes"]
@@ -148,3 +160,27 @@ def test_a_quarter_counts_for_its_commune(gz: Gazetteer) -> None:
     assert "titre" in found[0].evidence
     assert gz.find("Les habitants du QPV La Rabaterie ont proposé un quartier éponge.",
                    title="QPV La Rabaterie") == []
+
+
+def test_a_quoted_sentence_is_never_a_fabrique_name(tmp_path: Path) -> None:
+    """An élu's words quoted as a page's headline name no fabrique, under a banner naming the
+    programme or right after « fabrique »."""
+    meta = _meta(tmp_path, "interview.md", INTERVIEW)
+    assert meta.fabrique == "" and meta.fabrique_title == ""
+    assert "canicule" not in meta.provenance.get("fabrique", "")
+    # on the same line, a quoted clause is still somebody's words
+    assert named_fabriques("Fabrique prospective « Le temps est un service public comme un autre »") == []
+    assert named_fabriques("Fabrique prospective « Un terrain vendu doit être un terrain bâti »") == []
+    # a paragraph break ends « fabrique »: the next paragraph's quote is not its name
+    assert named_fabriques("des Fabriques Prospectives\n\n« Sobriété foncière »") == []
+
+
+def test_names_stay_names() -> None:
+    """Noun phrases and infinitive questions, with words that are verbs elsewhere, are names."""
+    for name in ("Territoires du Grand Est", "Le fait métropolitain dans l'Est",
+                 "Territoires industriels : comment renforcer le capital social ?",
+                 "Être senior demain dans une petite ville"):
+        assert not is_clause(name), name
+        assert named_fabriques(f"Fabrique prospective « {name} »") == [name]
+    assert is_clause("À Jonzac, personne ne doit rester seul pendant une canicule")
+    assert is_clause("Ce que l'Est n'oublie pas")

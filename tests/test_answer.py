@@ -596,7 +596,14 @@ def test_openai_stream_yields_pieces_then_a_clean_answer(openai_answerer, passag
     assert len(pieces) > 3
     final = stream.answer
     assert final.grounded and "[9]" not in final.text
-    assert final.text == "Un transport solidaire à la demande est prévu [1]. Fin [2]."
+    # the numbers the reader already saw stay: [n] is the n-th passage given to the model
+    assert final.text == "Un transport solidaire à la demande est prévu [2]. Fin [8]."
+    assert [c.n for c in final.citations] == [2, 8]
+    assert [c.doc_id for c in final.citations] == [passages[1].meta["doc_id"], passages[7].meta["doc_id"]]
+    # what the reader saw still held [9]: the stream's ending says it is to be ignored
+    from assistant.answering.citations import stream_correction
+
+    assert "[9] ne renvoie à aucune source" in stream_correction(final, "".join(pieces))
 
 
 def test_openai_unreachable_falls_back_to_extractive(e5, passages):

@@ -13,8 +13,12 @@ import datetime as _dt
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ingest.lexical import fold
+
+if TYPE_CHECKING:
+    from ingest.gazetteer import Gazetteer, Mention  # noqa: F401 — Mention also imported at run time
 
 # (type, cues) in the order a title is read: the first cue found decides. A note about a
 # seminar is a note; a synthesis of intersites seminars is an intersites report.
@@ -204,8 +208,8 @@ _TITLE_PLACE_RE = re.compile(
 _ANNOUNCE_WEIGHT = 3.0
 
 
-def _announced(blocks: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(item head, heading) of the lists a document announces as its places.
+def _announced(blocks: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(item head, heading, item) of the lists a document announces as its places.
 
     A section whose heading names places (« Territoires accompagnés », « Les sites retenus »,
     « Ce que les territoires ont retenu ») gives the head of each of its list items and
@@ -236,8 +240,106 @@ def _announced(blocks: list[tuple[str, str]]) -> list[tuple[str, str]]:
         m = _ITEM_HEAD_RE.match(text)
         head = " ".join((m.group(1) if m else "").split()[:_ITEM_HEAD_WORDS]).strip(" *")
         if head:
-            heads.append((head, where))
+            heads.append((head, where, text))
     return heads
+
+
+
+# An enumeration of places as French writes it: « Blois, Cahors, Châtellerault et Colmar », « Awala-Yalimapo
+# (Guyane), Bard (Loire) et Gornac (Gironde) », « le Pays basque et le Cotentin ».
+_PARENS_RE = re.compile(r"\s*\([^)]*\)")
+_SENTENCE_END_RE = re.compile(r"[.;!?](?:\s|$)|\s[–—]\s|$")
+_ARTICLE_RE = re.compile(r"^(?:(?:le|la|les)\s+|l['’])", re.IGNORECASE)
+_ET_RE = re.compile(r"\s+et\s+")
+_CAPITAL_WORD_RE = re.compile(r"[A-ZÉÈÀÂÎÔ][\w’'-]*")
+_CONNECTOR_WORDS = frozenset({"de", "du", "des", "d'", "la", "le", "les", "l'", "sur", "sous", "en", "et",
+                              "lès"})
+
+
+def _member(piece: str, gz: Gazetteer) -> list[Mention] | None:
+    """The places one member of an enumeration names, or None when it is no place at all.
+
+    The whole member first (« Cotentin », « Niortais » are the short names of their agglomerations);
+    else the places the gazetteer finds in it, if they account for every capitalised word (« Lauragais
+    Revel Sorèzois » is not the commune of Revel: it stays as written); else a name whose words are
+    all capitalised is a place the official list lacks.
+    """
+    core = _ARTICLE_RE.sub("", piece.strip()).strip()
+    if not core or not (core[0].isupper() or core.split()[0].lower() in _AUTHORITY_HEADS):
+        return None
+    from ingest.gazetteer import Mention
+
+    places = gz.lookup(core) if core[0].isupper() else []
+    if places:  # homonyms (« Saint-Joseph »): the name, no code
+        code = places[0].code if len(places) == 1 or places[0].kind != places[1].kind else ""
+        return [Mention(places[0].name, places[0].kind, code, _ANNOUNCE_WEIGHT, "")]
+    found = gz.find(piece, title=piece, limit=3)
+    words = [fold(w) for w in _CAPITAL_WORD_RE.findall(core)]
+    named = " ".join(fold(m.name) for m in found)
+    if found and (any("motif" in m.evidence for m in found)
+                  or all(w.replace("-", " ") in named.replace("-", " ") for w in words)):
+        return list(found)
+    if core[0].isupper() and len(core.split()) <= 5 and all(
+            w[0].isupper() or fold(w) in _CONNECTOR_WORDS for w in core.split()):
+        return [_mention(core, "")]
+    return None
+
+
+# Lowercase words a member may open with: « la communauté de communes du Sud », « l'agglomération de Dieppe ».
+_AUTHORITY_HEADS = frozenset({"communauté", "métropole", "agglomération", "intercommunalité", "commune",
+                              "ville", "eurométropole", "bassin"})
+
+
+def enumeration(text: str, gz: Gazetteer) -> list[Mention]:
+    """The places of the enumeration `text` opens with (« A, B, C et D »), or [] when it opens with none.
+
+    An enumeration has two members at least and is closed by « et » (or has three); it stops at
+    the first member that is no place (« quatre agglomérations », « avec l'AdCF »). Most of its
+    members must be official places: a run of capitalised words is not a list of territories
+    because it has commas.
+    """
+    sentence = _PARENS_RE.sub("", text)
+    sentence = sentence[:_SENTENCE_END_RE.search(sentence).start()]
+    members: list[list[Mention]] = []
+    official = 0
+    closed = False
+    for segment in sentence.split(","):
+        segment = segment.strip()
+        whole = _ARTICLE_RE.sub("", segment)
+        pieces = [segment]
+        if _ET_RE.search(segment) and not (whole[:1].isupper() and gz.lookup(whole)):
+            # « Châtellerault et Colmar » is two members; « Vie et Boulogne » is one name
+            pieces = [p for p in _ET_RE.split(segment) if p]
+            closed = True
+        for piece in pieces:
+            found = _member(piece, gz)
+            if found is None:
+                break
+            members.append(found)
+            official += any(m.code or m.kind != "collectivite" for m in found)
+        else:
+            if not closed:
+                continue
+        break
+    if len(members) < 2 or not (closed or len(members) >= 3) or 2 * official <= len(members):
+        return []
+    return [m for found in members for m in found]
+
+
+def _after_lead(text: str) -> str:
+    """A paragraph from after its lead, when a lead naming places opens its first sentence
+    (« Quatre communautés de communes … : A, B et C », « Quatre quartiers …, à A, B et C »); else ""."""
+    m = _LEAD_RE.match(text)
+    lead = fold(m.group(1)).replace("’", "'") if m else ""
+    if m and (_PLACE_NOUNS_RE.search(lead) or _QUARTERS_RE.search(lead)):
+        return text[m.end():]
+    return ""
+
+
+# A lead before its enumeration, in the same sentence: « Quatre communautés de communes … : »,
+# « Quatre quartiers de la politique de la ville, à ».
+_LEAD_RE = re.compile(r"^([^.;!?:]{1,200}?)(?:\s*:\s*|,\s+à\s+)")
+_QUARTERS_RE = re.compile(r"\bquartiers\b")
 
 
 def territories(text: str, title: str, head: str, known: list[tuple[str, str]] | None = None,
@@ -253,9 +355,13 @@ def territories(text: str, title: str, head: str, known: list[tuple[str, str]] |
 
     gz = Gazetteer.default()
     found = []
-    for item, heading in _announced(blocks or []):
-        mentions = gz.find(item, title=item, limit=2)
+    for item, heading, whole in _announced(blocks or []):
         evidence = f"liste « {heading[:60]} »"
+        listed = enumeration(whole.lstrip(" *•▪●◦·■□►–—-"), gz)
+        if listed:  # « Gard Rhodanien, Melun Val de Seine, … et Provence-Alpes Agglomération. »
+            found += [type(m)(m.name, m.kind, m.code, _ANNOUNCE_WEIGHT, evidence) for m in listed]
+            continue
+        mentions = gz.find(item, title=item, limit=2)
         if mentions:
             found += [type(m)(m.name, m.kind, m.code, _ANNOUNCE_WEIGHT, evidence) for m in mentions]
         elif _TOPONYM_RE.match(item.strip()):
@@ -263,6 +369,18 @@ def territories(text: str, title: str, head: str, known: list[tuple[str, str]] |
     m = _TITLE_PLACE_RE.match(title or "")
     if m and not gz.lookup(m.group("name")) and not m.group("name").split()[0].isupper():
         found.append(_mention(m.group("name"), "titre (« … de " + m.group("name") + " »)"))
+    # A paragraph opening on an enumeration of places (« Blois, Cahors, Châtellerault et Colmar,
+    # quatre agglomérations… »), or on a lead naming places then one, is about them; one named in
+    # the middle of a sentence (« aux côtés de Nîmes, Prémesques et … ») is only cited.
+    for kind, block in blocks or []:
+        if kind.startswith("heading"):
+            continue
+        opening = block.lstrip(" *•▪●◦·■□►–—-")
+        listed = enumeration(opening, gz) or enumeration(_after_lead(opening), gz)
+        evidence = f"énumération « {block[:40]} »"
+        found += [type(m)(m.name, m.kind, m.code, _ANNOUNCE_WEIGHT, evidence) for m in listed]
+    # The cap is for places found in running text: a page listing forty territories keeps them all.
+    listed_count = len(found)
     found += gz.find(text, title=title, head=head, limit=limit)
     out: list[Guess] = []
     for mention in found:
@@ -276,7 +394,7 @@ def territories(text: str, title: str, head: str, known: list[tuple[str, str]] |
         if any(name == g.value or gz.same_territory(name, str(g.value)) for g in out):
             continue  # a commune and its EPCI found together: one territory, the stronger name
         out.append(Guess(name, mention.evidence))
-    return out[:limit]
+    return out[:max(limit, listed_count)]
 
 
 def _mention(name: str, evidence: str):  # noqa: ANN202 — a gazetteer Mention, imported lazily

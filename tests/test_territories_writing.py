@@ -184,3 +184,78 @@ def test_names_stay_names() -> None:
         assert named_fabriques(f"Fabrique prospective « {name} »") == [name]
     assert is_clause("À Jonzac, personne ne doit rester seul pendant une canicule")
     assert is_clause("Ce que l'Est n'oublie pas")
+
+
+# A list page: one paragraph per fabrique, its places named once each, in enumerations (public page
+# « Liste des fabriques », issue #27 item 4).
+LIST_PAGE = """# Liste des démarches
+
+Pour chacune : l'année de lancement et les territoires qui y ont pris part.
+
+## Temps et rythmes de vie
+
+Blois, Cahors, Châtellerault et Colmar, quatre agglomérations Action cœur de ville. Partenaires : Villes de
+France et Tempo territorial.
+
+## Tourisme responsable
+
+Quatre communautés de communes peu touristiques : Cœur du Var, Cœur de Savoie, Lauragais Revel Sorèzois et
+la communauté de communes du Sud, à Mayotte.
+
+## Petites villes et santé
+
+Chantepie, Mouans-Sartoux, Ramonville-Saint-Agne et Saint-Péray, avec l'Association des petites villes.
+
+## Vieillir en périurbain
+
+Bagnolet, Nîmes, Prémesques et Saint-Georges-des-Coteaux.
+"""
+
+PASSING = """# Des bancs pour les aînés à Bagnolet
+
+La ville de Bagnolet a installé vingt bancs le long des trajets vers le marché. La démarche, conduite à
+Bagnolet aux côtés de Nîmes, Prémesques et Saint-Georges-des-Coteaux, a duré un an. À Bagnolet, les
+habitants ont choisi les emplacements.
+"""
+
+
+def test_every_member_of_an_opening_enumeration_counts(tmp_path: Path, gz: Gazetteer) -> None:
+    """A paragraph opening on « A, B, C et D », or on a lead naming places and « : », is about every
+    member; the eight-label cap is for running text, not for a list page."""
+    meta = _meta(tmp_path, "liste.md", LIST_PAGE)
+    for place in ("Blois", "Cahors", "Châtellerault", "Colmar", "Cœur du Var", "Cœur de Savoie",
+                  "Lauragais Revel Sorèzois", "Chantepie", "Mouans-Sartoux", "Ramonville-Saint-Agne",
+                  "Saint-Péray", "Bagnolet", "Nîmes", "Prémesques", "Saint-Georges-des-Coteaux"):
+        assert any(t == place or gz.same_territory(place, t) for t in meta.territories), \
+            (place, meta.territories)
+    assert len(meta.territories) > 8
+    # « Lauragais Revel Sorèzois » is not the commune of Revel; « Villes de France » is no place
+    assert "Revel" not in meta.territories and "France" not in meta.territories
+
+
+def test_an_enumeration_cited_in_passing_is_not_the_subject(tmp_path: Path) -> None:
+    """« aux côtés de Nîmes, Prémesques et … » in the middle of a sentence: other participants."""
+    meta = _meta(tmp_path, "bancs.md", PASSING)
+    assert meta.territories == ["Bagnolet"]
+
+
+def test_an_enumeration_needs_official_places(gz: Gazetteer) -> None:
+    from ingest.infer import enumeration
+
+    # people, not places; a run of capitalised words is not a list because it has commas
+    assert enumeration("Jean Dupont, Marie Martin et Paul Durand ont signé la charte.", gz) == []
+    assert enumeration("Mobilités, alimentation, eau : la métropole s'engage.", gz) == []
+    # « Vie et Boulogne » is one name, « le Cotentin » the agglomeration's short name
+    names = [m.name for m in enumeration("Niortais, Vie et Boulogne, Pays du Coquelicot et le Cotentin, "
+                                         "avec l'AdCF.", gz)]
+    assert names == ["CA du Niortais", "CC de Vie et Boulogne", "CC du Pays du Coquelicot", "CA du Cotentin"]
+
+
+def test_a_list_under_its_heading_gives_every_member(tmp_path: Path, gz: Gazetteer) -> None:
+    """An announced section whose paragraph is an enumeration gives all of it, not its first place."""
+    text = ("# Sites industriels : les résultats\n\nLe rapport final est publié.\n\n"
+            "## Les territoires participants\n\n"
+            "Gard Rhodanien, Melun Val de Seine, Niortais, Pays du Coquelicot et Vierzon-Sologne-Berry.\n")
+    meta = _meta(tmp_path, "sites.md", text)
+    for place in ("Gard Rhodanien", "Melun Val de Seine", "Niortais", "Pays du Coquelicot", "Vierzon"):
+        assert any(place in t for t in meta.territories), (place, meta.territories)

@@ -230,6 +230,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from assistant.evaluation.gold import load_gold, run_gold
 
+    if args.cards:
+        return _eval_cards(args)
     service = _service(args)
     retriever = service.retriever(service.local_caller())
     questions = load_gold(Path(args.gold))
@@ -268,6 +270,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("non trouvées (top 10, hybride) : " + ", ".join(report["hybrid"]["misses"]))
     if args.holdout:
         _print_holdout(report)
+    return EXIT_OK
+
+
+def _eval_cards(args: argparse.Namespace) -> int:
+    """Fiches fabriques: per-field precision and recall with each fabrique left out (and, apart,
+    the figures on what the models were fitted on); `--fit` refits and rewrites the weights."""
+    from assistant.evaluation import cards as K
+
+    report = K.evaluate(_settings(args).store, Path(args.cards_gold), refit=args.fit)
+    if args.json:
+        _print_json(report)
+    else:
+        print(K.render(report))
     return EXIT_OK
 
 
@@ -438,6 +453,97 @@ def _key_json(info: Any) -> dict[str, Any]:
             "created_at": info.created_at, "revoked_at": info.revoked_at, "last_used_at": info.last_used_at}
 
 
+# --------------------------------------------------------------------------- fabriques' cards
+
+def _source_note(value: dict[str, Any]) -> str:
+    """« (titre du document, p. N) » for each document a value is read in (three at most)."""
+    seen: list[str] = []
+    for e in value.get("evidence") or []:
+        note = f"{e.get('title') or e.get('source') or 'document'}, p. {e.get('page') or 1}"
+        if note not in seen:
+            seen.append(note)
+    more = f" ; +{len(seen) - 3}" if len(seen) > 3 else ""
+    return f" ({' ; '.join(seen[:3])}{more})" if seen else ""
+
+
+def _card_value(field: str, value: dict[str, Any]) -> str:
+    text = str(value.get("value") or "")
+    if field == "territories":
+        where = ", ".join(str(value[k]) for k in ("departement", "region") if value.get(k))
+        text += f" ({where})" if where else ""
+    return text + _source_note(value)
+
+
+def _print_card(card: dict[str, Any], labels: dict[str, dict[str, str]]) -> None:
+    """A card to read: each value followed by the document and page it is read in, « — » for
+    an empty field."""
+    fields, names = card["fields"], labels["fields"]
+
+    def line(field: str) -> str:
+        return " ; ".join(_card_value(field, v) for v in fields.get(field) or []) or "—"
+
+    print(f"{card['title']} ({card['id']})")
+    for field in ("title", "theme"):
+        print(f"  {names[field]} : {line(field)}")
+    edition = line("year")
+    if fields.get("period"):
+        edition += f" · {names['period'].lower()} : {line('period')}"
+    print(f"  {names['year']} : {edition}")
+    for field in ("territories", "prestataires", "associations", "partners"):
+        print(f"  {names[field]} : {line(field)}")
+    print("  Documents par type :" + ("" if card["documents"] else " —"))
+    for doc_type, docs in card["documents"].items():
+        listed = " ; ".join(f"{d['title'] or d['doc_id']}" + (f" ({d['year']})" if d["year"] else "")
+                            for d in docs)
+        print(f"    {labels['doc_types'].get(doc_type, doc_type)} : {listed}")
+    print(f"  {names['lessons']} :" + ("" if fields.get("lessons") else " —"))
+    for value in fields.get("lessons") or []:
+        print(f"    - {_card_value('lessons', value)}")
+
+
+def cmd_fabriques(args: argparse.Namespace) -> int:
+    """`fabriques`: the fabriques' cards this audience may read, one line each (or the JSON of
+    `GET /api/fabriques`)."""
+    service = _service(args)
+    try:
+        result = service.fabriques(service.local_caller(), theme=args.theme, year=args.year,
+                                   region=args.region)
+    except ValueError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _print_json(result)
+        return EXIT_OK
+    cards = result["fabriques"]
+    if not cards:
+        print("Aucune fiche de fabrique (index sans fiches, ou filtres trop restrictifs).")
+        return EXIT_OK
+    for card in cards:
+        fields = card["fields"]
+        edition = ", ".join(str(v["value"]) for v in fields.get("year") or []) or "—"
+        places = ", ".join(str(v["value"]) for v in fields.get("territories") or []) or "—"
+        count = sum(len(docs) for docs in card["documents"].values())
+        print(f"{card['title']} ({card['id']})")
+        print(f"    Édition : {edition} · Territoires : {places} · {count} document(s)")
+    print(f"\n{len(cards)} fabrique(s). Fiche complète : fp-assistant fabrique IDENTIFIANT")
+    return EXIT_OK
+
+
+def cmd_fabrique(args: argparse.Namespace) -> int:
+    """`fabrique ID`: one fabrique's card (by id or title), each value with its source."""
+    service = _service(args)
+    try:
+        card = service.fabrique(service.local_caller(), args.fabrique)
+    except ValueError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _print_json(card)
+        return EXIT_OK
+    _print_card(card, service.fabrique_labels())
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """`serve`: the HTTP API (REST + OpenAI-compatible) on one process; the model and the
     index are loaded before the port opens, so the first request is not the slow one."""
@@ -529,6 +635,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit", action="store_true",
                    help="réajuster les deux décisions de la réponse sur toutes les questions (hors jeu "
                         "sans réponse) et les écrire à côté de assistant/answering/decisions.py")
+    p.add_argument("--cards", action="store_true",
+                   help="fiches fabriques : précision et rappel par champ, une fabrique retirée à la fois "
+                        "(avec --fit : réajuster les modèles des champs, écrits dans "
+                        "ingest/data/cards_model.json)")
+    p.add_argument("--cards-gold", default="tests/gold/cards.yaml", help="vérité des fiches (--cards)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -543,6 +654,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("fabriques", help="fiches des fabriques : titre, édition, territoires, partenaires…")
+    _add_store(p)
+    p.add_argument("--theme", help="mots du titre ou du thème (ex. mobilité)")
+    p.add_argument("--year", help="année d'édition de la fabrique, ou comprise dans sa période (ex. 2019)")
+    p.add_argument("--region", help="région d'un de ses territoires (ex. Bretagne)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fabriques)
+
+    p = sub.add_parser("fabrique", help="la fiche d'une fabrique, chaque valeur avec sa source")
+    p.add_argument("fabrique", help="identifiant ou intitulé, même partiel (voir `fabriques`)")
+    _add_store(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fabrique)
 
     p = sub.add_parser("keys", help="clés d'accès à l'API : créer, lister, révoquer")
     keys = p.add_subparsers(dest="action", required=True)

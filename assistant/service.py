@@ -396,6 +396,70 @@ class Service:
                 records = []  # an unreadable registry leaves the reply empty, not the task failed
         return chat_tasks.task_reply(kind, text, records)
 
+    # ------------------------------------------------------------------ fabriques' cards
+
+    def _fabrique_cards(self, caller: Caller) -> list[dict[str, Any]]:
+        """Every card this caller may read, as the faces show it (`cards.card_json`), sorted by
+        title. What a card may say is decided from the evidence's documents and the registry's
+        view of this caller (`cards.visible_cards`), so a public caller reads only what public
+        documents say, here and in every face."""
+        from assistant import cards as C
+        from assistant.catalog import DOC_TYPE_LABELS
+
+        records = [r for r in self._records(caller) if r.status != "failed"]
+        titles = {str(r.meta.get("fabrique") or ""): str(r.meta.get("fabrique_title") or "")
+                  for r in records if r.meta.get("fabrique_title")}
+        visible = C.visible_cards(C.read_cards(self.settings.store), caller.audience,
+                                  [str(r.doc_id) for r in records])
+        return C.sort_cards([C.card_json(card, C.display_title(card, titles), DOC_TYPE_LABELS,
+                                         _hide_paths(caller)) for card in visible])
+
+    def fabriques(self, caller: Caller, *, theme: str | None = None, year: str | int | None = None,
+                  region: str | None = None) -> dict[str, Any]:
+        """`fabriques --json` / `GET /api/fabriques`: the cards this caller may read, filtered,
+        and the filters (those applied, and the choices, from the cards this caller may read).
+
+        ValueError (French, with the choices) for an unknown région or a malformed year.
+        """
+        from assistant import cards as C
+
+        cards = self._fabrique_cards(caller)
+        available = C.choices(cards)
+        wanted_year = C.parse_year(year)
+        wanted_region = C.resolve_region(region, available["regions"]) if region and region.strip() else None
+        shown = C.filter_cards(cards, theme=theme, year=wanted_year, region=wanted_region)
+        return {"fabriques": shown,
+                "filters": {"theme": (theme or "").strip() or None, "year": wanted_year,
+                            "region": wanted_region, "available": available}}
+
+    def fabrique(self, caller: Caller, ref: str) -> dict[str, Any]:
+        """`fabrique ID --json` / `GET /api/fabriques/{id}`: one card, the fabrique named by its id
+        or its title (a unique word start will do), as `resolve_fabrique` reads every fabrique name.
+
+        `cards.UnknownFabrique` (a ValueError, 404 over HTTP) when no fabrique this caller may
+        read answers, with the ones it may; ValueError when several do.
+        """
+        from assistant import cards as C
+        from assistant.catalog import resolve_fabrique
+
+        cards = self._fabrique_cards(caller)
+        known = {c["id"]: c["title"] for c in cards}
+        try:
+            fid = resolve_fabrique(ref, known)
+        except ValueError as exc:
+            if "plusieurs" in str(exc):  # ambiguous: the request must say more (400), not absent
+                raise
+            raise C.UnknownFabrique(str(exc)) from exc
+        return next(c for c in cards if c["id"] == fid)
+
+    @staticmethod
+    def fabrique_labels() -> dict[str, dict[str, str]]:
+        """French names of a card's fields and of the document types, in reading order."""
+        from assistant.cards import FIELDS
+        from assistant.catalog import DOC_TYPE_LABELS
+
+        return {"fields": dict(FIELDS), "doc_types": dict(DOC_TYPE_LABELS)}
+
 
 def _hide_paths(caller: Caller) -> bool:
     """A public caller is shown file names, never where the files live on the server."""

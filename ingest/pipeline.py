@@ -19,6 +19,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 from langchain_core.embeddings import Embeddings
 
+from ingest.cards import CARDS_NAME, write_cards
 from ingest.chunker import chunk_document
 from ingest.errors import IngestError, StoreError
 from ingest.fabriques import Catalog, Fabrique
@@ -131,6 +132,8 @@ def discover(paths: list[Path], report: IngestReport) -> tuple[list[Path], list[
 class Ingestor:
     """Index files into a store; one instance per batch, holding the ingest lock."""
 
+    cards = True  # rewrite <store>/cards.json after a run that changed something (ingest.cards)
+
     def __init__(
         self,
         store_dir: Path,
@@ -205,6 +208,7 @@ class Ingestor:
             rec = self.registry.get(path)
             if rec is not None:
                 self._forget(rec.path, rec.doc_id, report)
+            self._refresh_cards(report)
             report.documents = sum(1 for r in self.registry.all() if r.status != "failed")
             report.chunks = self.store.count()
         return report
@@ -227,12 +231,28 @@ class Ingestor:
                 self._fail(file, f"{file} : erreur inattendue ({type(exc).__name__} : {exc})", report)
         if sync:
             self._sync(roots, {f.resolve() for f in files}, report)
+        self._refresh_cards(report)
         if progress:
             progress(len(files), len(files), "")
         docs = self.registry.all()
         report.documents = sum(1 for r in docs if r.status != "failed")
         report.chunks = self.store.count()
         return report
+
+    def _refresh_cards(self, report: IngestReport) -> None:
+        """Fiches fabriques follow the index: rebuilt (atomically, only the fabriques whose
+        documents changed) after any change, or when missing. A failure there is a warning,
+        never a failed ingest: the passages are indexed whatever the cards say."""
+        changed = report.added or report.updated or report.removed or report.relabelled
+        if not self.cards or not (changed or not (self.store_dir / CARDS_NAME).exists()):
+            return
+        try:
+            write_cards(self.store_dir, self.store)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - cards are derived; the index stays right
+            report.warnings.append({"path": str(self.store_dir / CARDS_NAME), "message":
+                                    f"fiches fabriques non mises à jour ({type(exc).__name__} : {exc})"})
 
     def _fail(self, file: Path, message: str, report: IngestReport) -> None:
         report.failed.append({"path": str(file), "error": message})

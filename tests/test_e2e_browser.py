@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,16 +52,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
     raise AssertionError(f"streamlit ne répond pas sur {url} :\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, e5):
-    """`streamlit run app.py` on a free port over a small temp index; stopped afterwards."""
-    if not CHROMIUM.exists():
-        pytest.skip("chromium absent (/usr/bin/chromium) : test navigateur ignoré")
-    pytest.importorskip("playwright.sync_api", reason="playwright absent du venv")
-    from test_app import build_small_index
-
-    root = tmp_path_factory.mktemp("e2e")
-    store, docs = build_small_index(root)
+@contextmanager
+def _streamlit(root: Path, store: Path, docs: Path):
+    """`streamlit run app.py` on a free port over `store`; yields its URL, stopped afterwards."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FP_", "OPENAI_"))}
     env.update({
@@ -81,6 +75,24 @@ def server(tmp_path_factory, e5):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc, timeout=20)
+
+
+def _need_browser() -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("chromium absent (/usr/bin/chromium) : test navigateur ignoré")
+    pytest.importorskip("playwright.sync_api", reason="playwright absent du venv")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, e5):
+    """`streamlit run app.py` on a free port over a small temp index; stopped afterwards."""
+    _need_browser()
+    from test_app import build_small_index
+
+    root = tmp_path_factory.mktemp("e2e")
+    store, docs = build_small_index(root)
+    with _streamlit(root, store, docs) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -181,4 +193,55 @@ def test_chrome_is_clean_and_the_uploader_reads_in_french(server, browser):
         }"""
     )
     assert "Glissez-déposez" in words[0] and "Parcourir" in words[1] and words[2] == "0px", words
+    page.close()
+
+
+# --------------------------------------------------------------------------- the Fabriques page
+
+
+@pytest.fixture(scope="module")
+def fabriques_server(tmp_path_factory, e5):
+    """The app over the cards tests' index (its ingest writes the cards); (url, store)."""
+    _need_browser()
+    from test_fabriques_faces import build_fabriques_index
+
+    root = tmp_path_factory.mktemp("e2e-fabriques")
+    store, docs = build_fabriques_index(root)
+    with _streamlit(root, store, docs) as url:
+        yield url, store
+
+
+def test_fabriques_page_shows_a_card_and_a_territory_with_its_source(fabriques_server, browser):
+    """The « Fabriques » page as a browser draws it: the card's title, a territory with its
+    département and région, and, on a click, the document, page and sentence it is read in."""
+    from test_fabriques_faces import FABRIQUE
+
+    from assistant.config import Settings
+    from assistant.service import Caller, Service
+
+    url, store = fabriques_server
+    card = Service(Settings(_env_file=None, store=store)).fabrique(Caller.local("interne"), FABRIQUE)
+    assert card["fields"]["territories"], "aucun territoire sur la fiche : rien à montrer"
+    territory = card["fields"]["territories"][0]
+    label = f"{territory['value']} ({territory['departement']}, {territory['region']})"
+    evidence = territory["evidence"][0]
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, locale="fr-FR")
+    page.set_default_timeout(180_000)
+    page.goto(url)
+    page.get_by_text("Assistant des Fabriques Prospectives").first.wait_for()
+    _wait_idle(page)
+    page.get_by_test_id("stSidebar").get_by_text("Fabriques", exact=True).click()
+    page.get_by_role("heading", name=card["title"]).wait_for()
+    _wait_idle(page)
+    button = page.get_by_role("button", name=label).first
+    button.wait_for()
+    button.click()
+    popover = page.get_by_test_id("stPopoverBody").last
+    popover.wait_for()
+    shown = popover.inner_text()
+    assert f"Source : {evidence['title']}, p. {evidence['page']}" in shown, shown
+    assert evidence["sentence"] in " ".join(shown.split()), shown
+    page.wait_for_timeout(500)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "e2e_fabriques.png"), full_page=True)
     page.close()

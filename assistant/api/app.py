@@ -20,7 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from assistant.access import ROLE_LABELS
-from assistant.api import openai_compat, rest, schemas
+from assistant.api import fabriques, openai_compat, rest, schemas
 from assistant.api.errors import install_error_handlers, is_openai_path
 from assistant.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, size_text
 from assistant.config import Settings, get_settings
@@ -37,6 +37,8 @@ TAGS = [
     {"name": "Rédaction", "description": "Projets de feuille de route cités, en JSON, Word ou Markdown."},
     {"name": "Documents",
      "description": "Ce que l'index contient ; ajout et retrait de documents (clé admin)."},
+    {"name": "Fabriques", "description": "Fiches des fabriques : titre, édition, territoires, partenaires, "
+                                         "enseignements, chaque valeur avec sa source."},
     {"name": "Avis", "description": "👍/👎 des utilisateurs sur les réponses ; export CSV (clé admin)."},
     {"name": "Compatibilité OpenAI",
      "description": "Les mêmes réponses par le protocole OpenAI (`base_url` = `…/v1`), pour les "
@@ -221,6 +223,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.state.service = service
     install_error_handlers(app)
     app.include_router(rest.router)
+    app.include_router(fabriques.router)
     app.include_router(openai_compat.router)
     # the last added runs first: the log sees every request, the 413s of the size guard included
     app.add_middleware(BodyLimitMiddleware, settings=settings)

@@ -325,3 +325,49 @@ class OpenAIErrorDetail(_Out):
 
 class OpenAIErrorOut(_Out):
     error: OpenAIErrorDetail
+
+
+# --------------------------------------------------------------------------- fabriques' cards
+
+class EvidenceOut(_Out):
+    """Une phrase d'un document qui dit la valeur."""
+
+    doc_id: str
+    title: str = Field(..., description="Titre du document.")
+    source: str = Field(..., description="Fichier d'origine (son nom seul pour une clé publique).")
+    page: int
+    sentence: str = Field(..., description="La phrase, telle que le document l'écrit.")
+    visibility: str = Field(..., description="« public » ou « interne ».")
+
+
+class CardValueOut(_Out):
+    value: Any = Field(..., description="La valeur (« Jonzac », « 2019 », un enseignement…).")
+    confidence: float | None = Field(None, description="Assurance de l'extraction (0 à 1).")
+    evidence: list[EvidenceOut] = Field(default_factory=list, description="Où la valeur est lue.")
+    departement: str | None = Field(None, description="Département d'un territoire.")
+    region: str | None = Field(None, description="Région d'un territoire.")
+
+
+class CardDocumentOut(_Out):
+    doc_id: str
+    title: str
+    year: int | None = None
+
+
+class FabriqueOut(_Out):
+    """Le contrat de `fp-assistant fabrique ID --json`."""
+
+    id: str = Field(..., description="Identifiant de la fabrique.")
+    title: str = Field(..., description="Intitulé affiché.")
+    fields: dict[str, list[CardValueOut]] = Field(..., description=(
+        "title, theme, year, period, territories, prestataires, associations, partners, lessons : "
+        "chacun une liste de valeurs (vide quand les documents lisibles par la clé n'en disent rien)."))
+    documents: dict[str, list[CardDocumentOut]] = Field(..., description="Documents par type.")
+
+
+class FabriqueListOut(_Out):
+    """Le contrat de `fp-assistant fabriques --json`."""
+
+    fabriques: list[FabriqueOut]
+    filters: dict[str, Any] = Field(..., description=(
+        "Filtres appliqués (theme, year, region) et choix possibles (available : themes, years, regions)."))

@@ -23,6 +23,7 @@ from assistant.ui.support import backend_label, empty_index_message, index_locat
 
 PAGE_ASSISTANT = "Assistant"
 PAGE_CORPUS = "Corpus et avis"
+PAGE_FABRIQUES = "Fabriques"
 MODES = {
     "answer": "Question",
     "compare": "Comparer les territoires",
@@ -179,7 +180,8 @@ def main() -> None:
     st.html(_CSS)
     keep_widget_state()
     settings = get_settings()
-    page = st.sidebar.radio("Page", [PAGE_ASSISTANT, PAGE_CORPUS], key="page", label_visibility="collapsed")
+    page = st.sidebar.radio("Page", [PAGE_ASSISTANT, PAGE_FABRIQUES, PAGE_CORPUS], key="page",
+                            label_visibility="collapsed")
     caller = current_caller(settings)
     if caller is None:
         return
@@ -197,6 +199,13 @@ def main() -> None:
 
         sidebar_status(ctx, settings)
         ui_corpus.render(ctx)
+        return
+
+    if page == PAGE_FABRIQUES:
+        from assistant.ui import fabriques as ui_fabriques
+
+        sidebar_status(ctx, settings)
+        ui_fabriques.render(ctx)
         return
 
     st.title("Assistant des Fabriques Prospectives")

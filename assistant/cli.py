@@ -232,6 +232,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.cards:
         return _eval_cards(args)
+    if args.card_facts:
+        return _eval_card_facts(args)
     service = _service(args)
     retriever = service.retriever(service.local_caller())
     questions = load_gold(Path(args.gold))
@@ -286,6 +288,23 @@ def _eval_cards(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _eval_card_facts(args: argparse.Namespace) -> int:
+    """Fact questions on a fabrique (prestataire, territories, association, edition) of the gold
+    sets, answered with the card's line beside the same passages answered alone."""
+    from assistant.evaluation import card_facts as F
+    from assistant.evaluation.gold import load_gold
+
+    questions = [q for path in (args.gold, args.registers) if Path(path).exists()
+                 for q in load_gold(Path(path))]
+    unanswerable = [q.question for q in load_gold(Path(args.unanswerable))]
+    report = F.card_fact_report(_service(args), questions, unanswerable)
+    if args.json:
+        _print_json(report)
+    else:
+        print(F.render(report))
+    return EXIT_OK
+
+
 def _rows(args: argparse.Namespace, service: Any, retriever: Any, questions: list[Any]) -> list[Any]:
     """Every question in every condition, with its passages' features (see evaluation.holdout)."""
     from assistant.evaluation import holdout as H
@@ -309,9 +328,12 @@ def _holdout(args: argparse.Namespace, service: Any, retriever: Any, questions: 
     """Held-out figures: metadata of unseen documents (a fabrique left out), and answers whose
     two decisions are refitted fold by fold (a fabrique, then a writing register, left out)."""
     from assistant.evaluation import holdout as H
-    from assistant.evaluation.metadata import evaluate_holdout
+    from assistant.evaluation.metadata import evaluate_holdout, evaluate_pages
 
     report["metadata_holdout"] = evaluate_holdout(Path(args.corpus))
+    pages_gold = Path(args.gold).parent / "territories_registers.yaml"
+    if pages_gold.exists():
+        report["metadata_pages"] = evaluate_pages(Path(args.corpus), pages_gold)
     if args.no_answers:
         return
     report["answers_holdout"] = H.evaluate(rows, service.answerer().models)
@@ -347,6 +369,12 @@ def _print_holdout(report: dict[str, Any]) -> None:
     if "metadata_holdout" in report:
         print("\nMétadonnées, une fabrique retirée à la fois (texte seul, sans manifeste ni propriétés) :")
         print(render(report["metadata_holdout"]))
+    if "metadata_pages" in report:
+        from assistant.evaluation.metadata import render_pages
+
+        print("(les règles de listes et d'énumérations ont été écrites en lisant ces pages : chiffre non "
+              "held-out)")
+        print(render_pages(report["metadata_pages"]).replace("**", ""))
     a = report.get("answers_holdout")
     if not a:
         return
@@ -640,6 +668,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(avec --fit : réajuster les modèles des champs, écrits dans "
                         "ingest/data/cards_model.json)")
     p.add_argument("--cards-gold", default="tests/gold/cards.yaml", help="vérité des fiches (--cards)")
+    p.add_argument("--card-facts", action="store_true",
+                   help="questions factuelles sur une fabrique (prestataire, territoires, association, "
+                        "édition) : réponse avec la ligne de la fiche, à côté des passages seuls")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

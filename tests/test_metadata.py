@@ -345,3 +345,36 @@ def test_a_territory_only_inference_found_works_everywhere(tmp_path, e5, monkeyp
         assert any("arras" in r["territory"].lower() for r in rows), rows
     finally:
         get_settings.cache_clear()
+
+
+def test_a_wrong_fabrique_an_older_rule_gave_does_not_keep_itself(tmp_path, store_dir, monkeypatch):
+    """An index labelled by older rules: an interview's quoted sentence was taken for a new
+    fabrique's name. When the rules change, the document is relabelled; the index must not
+    teach it its own old label back (the name is still in its text), so the wrong fabrique
+    goes, and with it the card of a fabrique that never existed."""
+    import ingest.metadata as M
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    quote = "Le temps est un service public comme un autre"
+    (docs / "interview.md").write_text(
+        "# Interview de la chargée de mission temps\n\n"
+        f"« {quote} », dit-elle. La ville a ouvert sa médiathèque le dimanche après une enquête "
+        "auprès des habitants sur leurs horaires.\n", encoding="utf-8")
+    emb = CountingEmbeddings()
+    ing = _ingestor(store_dir, emb)
+    ing.run([docs])
+    rec = ing.registry.all()[0]
+    assert not rec.meta.get("fabrique")  # today's rules: a quoted clause names no fabrique
+    # what an older rule wrote in the registry
+    wrong = dict(rec.meta, fabrique="fp-le-temps-est-un-service-public-comme-un-autre",
+                 fabrique_title=quote, fabrique_named=quote)
+    ing.registry.conn.execute("UPDATE documents SET meta = ? WHERE path = ?",
+                              (json.dumps(wrong, ensure_ascii=False), rec.path))
+    ing.registry.conn.commit()
+    assert ing.registry.learned_fabriques()[0][0] == wrong["fabrique"]
+    monkeypatch.setattr(M, "RULES_VERSION", M.RULES_VERSION + "-test")  # the rules change
+    report = _ingestor(store_dir, emb).run([docs])
+    assert report.as_json()["relabelled"] == 1
+    rec = _ingestor(store_dir, emb).registry.all()[0]
+    assert not rec.meta.get("fabrique"), rec.meta.get("fabrique")

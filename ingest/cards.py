@@ -680,7 +680,11 @@ BODIES = {
     "Anah": r"\bANAH\b|\bAnah\b|Agence nationale de l'habitat",
     "FNAU": r"\bFNAU\b|F[ée]d[ée]ration nationale des agences d'urbanisme",
     "OFB": r"\bOFB\b|Office fran[çc]ais de la biodiversit[ée]",
-    "DGALN": r"\bDGALN\b", "DGOM": r"\bDGOM\b", "DGCL": r"\bDGCL\b", "DGE": r"\bDGE\b",
+    "DGALN": r"\bDGALN\b|[Dd]irection g[ée]n[ée]rale de l'am[ée]nagement, du logement et de la nature",
+    "DGOM": r"\bDGOM\b|[Dd]irection g[ée]n[ée]rale des outre-mer",
+    "DGCL": r"\bDGCL\b|[Dd]irection g[ée]n[ée]rale des collectivit[ée]s locales",
+    "DGE": r"\bDGE\b",
+    "CGDD": r"\bCGDD\b|[Cc]ommissariat g[ée]n[ée]ral au d[ée]veloppement durable",
     "Bpifrance": r"\bBpifrance\b|\bBPI\b",
     "Atout France": r"Atout France",
     "CNFPT": r"\bCNFPT\b",
@@ -692,24 +696,40 @@ BODIES = {
 }
 _ASSOC_RE = [(k, re.compile(v)) for k, v in ASSOCIATIONS.items()]
 _BODY_RE = [(k, re.compile(v)) for k, v in BODIES.items()]
-_ORGANISER = re.compile(r"\bANCT\b|Agence nationale de la coh[ée]sion des territoires|\bl'Agence\b")
+_ORGANISER = re.compile(r"\bANCT\b|Agence nationale de la coh[ée]sion des territoires|\bl'Agence\b|\bCGET\b|"
+                        r"Commissariat g[ée]n[ée]ral [àa] l'[ée]galit[ée] des territoires")
+# a unit of the organiser (« Innovation de l'ANCT », « pôle Prospective du CGET ») is the organiser
+_OF_ORGANISER = re.compile(r"(?:de l'|du )(?:ANCT|CGET|Agence)$")
 
 # Cues that introduce who ran or joined the fabrique (folded).
 _CUES = {
     "presta": r"(?:accompagn[ée]e?s?|anim[ée]e?s?|co-?anim[ée]e?s?|assur[ée]e?s?|men[ée]e?s?|conduite?s?|"
               r"r[ée]alis[ée]e?s?|r[ée]dig[ée]e?s?|pilot[ée]e?s?|facilit[ée]e?s?|outill[ée]e?s?)\s+"
-              r"(?:\w+\s+){0,3}?par|\b(?:le|du|au) cabinet|\bl'agence(?= [A-ZÀ-Ý])|bureau d'[ée]tudes?|"
+              r"(?:\w+\s+){0,3}?par|\b(?:le|du|au) cabinet|\bl'agence(?= (?-i:[A-ZÀ-Ý]))|bureau d'[ée]tudes?|"
               r"prestataires?|consortium|groupement|[ée]quipe d'accompagnement|titulaire",
+    # the cue stops before « de / du / d' », which the item's leading words drop: « avec l'appui du
+    # cabinet Acadie » gives « cabinet Acadie », not « u cabinet Acadie »
     "partner": r"en partenariat avec|partenaires?(?: nationaux| associ[ée]s)?\s*(?::|sont|:)|"
-               r"avec (?:le concours|l'appui|l'aide|la participation) d|aux c[ôo]t[ée]s d|associant|"
-               r"en lien avec|avec le soutien d|soutenue? par|appui[ée]e? par",
+               r"avec (?:le concours|l'appui|l'aide|la participation|le soutien)(?=\s+d)|"
+               r"aux c[ôo]t[ée]s(?=\s+d)|associant|en lien avec|soutenue? par|appui[ée]e? par|"
+               # « conduite de juin 2021 à juillet 2022 avec France urbaine, … »: who it was run with
+               # (« conduite par X avec Y » is read by the prestataire cue, X before « avec »)
+               r"\b(?:conduite?s?|men[ée]e?s?)\s(?:(?!par\b)[^.;:()]){0,80}?\bavec\b",
     "copil": r"comit[ée] de pilotage(?: national)?,?(?: [^.;:]{0,30}?)?\s"
              r"(?:associe|r[ée]unit|comprend|rassemble|est compos[ée]|:)|\bpr[ée]sents\s*:|"
+             r"comit[ée] de pilotage(?: national)?\s*(?=\()|"
              r"partenaires de la fabrique\s*:|membres du comit[ée]",
-    "fund": r"co-?financ[ée]e?s?(?: par)?|financ[ée]e?s? par|financement d|cofinanceurs?|financeurs?|"
-            r"contribution financi[èe]re d",
+    "fund": r"co-?financ[ée]e?s?(?: par)?|financ[ée]e?s? par|financement(?=\s+d)|cofinanceurs?|financeurs?|"
+            r"contribution financi[èe]re(?=\s+d)",
 }
 _CUE_RE = {k: re.compile(v, re.IGNORECASE) for k, v in _CUES.items()}
+# A cue whose names come before it: « Le ministère des Solidarités et de la Santé et le ministère de
+# la Transition écologique sont associés à la démarche. »
+_CUE_BEFORE = re.compile(r"\b(?:sont|est|ont été|a été)\s+(?:\w+\s+)?associ[ée]e?s?\s+(?:[àa]|au|aux)\b",
+                         re.IGNORECASE)
+# A short aside in parentheses (« l'Office français de la biodiversité (OFB), qui… »): an acronym or a
+# remark on the item before, not a stop of the enumeration.
+_ASIDE = re.compile(r"\s*\([^()]{1,60}\)")
 _GOV_SECTION = re.compile(r"pilotage|gouvernance|partenariat|partenaires|financement")
 _ITEM_SPLIT = re.compile(r",\s*|\s+ainsi que\s+|\s*;\s*|\s+avec\s+")
 _AND = re.compile(r"\s+et\s+(?!(?:de|du|des)\s|d['’])")  # not before a complement: one name
@@ -719,23 +739,51 @@ _GENERIC_LEAD = re.compile(r"^(?:(?:le|la|l'|du|au)\s*)?(?:cabinet|scop|bureau d
                            r"consortium|titulaire)\b",
                            re.IGNORECASE)
 _LEADING = re.compile(r"^(?:(?:le|la|les|l'|l’|du|de la|de l'|des|de|d'|d’|au|aux|par|avec|un|une|"
-                      r"associant|r[ée]unissant|comprenant|dont|notamment)\s+|"
+                      r"associant|r[ée]unissant|comprenant|dont|notamment|et)\s+|"
                       r"l['’]|d['’])+", re.IGNORECASE)
+# a person of an organisation stands for it in a list of members: « un représentant de la direction
+# générale des entreprises », « un enseignant-chercheur de l'Université… », « représentants de l'AMF »
+_ROLE = re.compile(r"^(?:(?:deux|trois|quatre|cinq|six|\d+)\s+)?(?:repr[ée]sentante?s?|membres?|"
+                   r"d[ée]l[ée]gu[ée]e?s?|(?:enseignante?s?-)?chercheu(?:r|se)s?|conseill[eè]re?s?|"
+                   r"charg[ée]e?s? de mission)\s+(?=d[eu'’ ]|des\s)", re.IGNORECASE)
 # a word of the trade before a name (« cabinet Oxalis », « Scop Ellyx ») is not part of the name
 _TRADE = re.compile(r"^(?:cabinet|scop|soci[ée]t[ée]|coop[ée]rative(?: de conseil)?|bureau d'[ée]tudes?|"
-                    r"groupement conduit par|consortium|[ée]quipe d['’]|[ée]quipe de)\s*(?=[A-ZÀ-Ý])",
+                    r"groupement conduit par|consortium|[ée]quipe d['’]|[ée]quipe de)\s*(?=[A-ZÀ-Ý])|"
+                    # « le réseau Terres en villes » is Terres en villes; « réseau des agences
+                    # régionales de santé » is a name
+                    r"^r[ée]seau\s+(?=(?-i:[A-ZÀ-Ý]))",
                     re.IGNORECASE)
 # words an organisation's name may start with in lower case (« direction générale des entreprises »)
 _ORG_HEAD = re.compile(r"^(?:direction|d[ée]l[ée]gation|[ée]quipe|r[ée]seau|programme|minist[èe]re|agence|"
                        r"office|institut|universit[ée]|f[ée]d[ée]ration|association|caisse|commissariat|conseil|"
                        r"[ée]tablissement|secr[ée]tariat|mission|centre|chambre|union|observatoire)\b")
-_ORG_TAIL = re.compile(r"\s+(?:qui|pour|dans|sur|afin|lors|depuis|en \d|a|à|avait|a été|est|sont|ont|suivait|"
-                       r"était|sera|participe|participait|a participé)\b.*$")
+_ORG_TAIL = re.compile(r"\s+(?:qui|pour|dans|sur|afin|lors|depuis|a|à|avait|a été|est|sont|ont|suivait|"
+                       r"était|sera|participe|participait|a participé|"
+                       r"en (?:\d|d[ée]but|fin|janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[ûu]t|"
+                       r"septembre|octobre|novembre|d[ée]cembre))\b")
 _STOP_ORGS = {key_of(w) for w in (
     "Fabrique", "Fabrique Prospective", "Fabriques Prospectives", "Petites Villes de demain",
     "Action coeur de ville", "Territoires d'industrie", "Etat", "État", "Europe", "France", "Les", "Le", "La",
     "Elle", "Il", "Ils", "Elles",
     "Ce", "Cette", "Nous", "Chaque", "Document", "Comité", "Séminaire", "Feuille de route")}
+
+
+# An enumeration's items are noun phrases: a piece that opens on a finite verb is a new clause.
+_CLAUSE_VERB = re.compile(r"(?:r[ée]unit|r[ée]unissent|associe|associent|comprend|comprennent|rassemble|"
+                          r"rassemblent|est|sont|a|ont|sera|seront|[ée]tait|[ée]taient|fait|font|anime|"
+                          r"animent|pilote|pilotent|assure|assurent|accompagne|accompagnent)\b")
+
+
+def _cut_tail(item: str) -> str:
+    """The name without the clause that follows it (« Université Jean Moulin Lyon 3 pour l'apport
+    scientifique », « ANRU en juin 2021 »). « pour » after a lower-case word continues the name
+    (« Agence nationale pour la rénovation urbaine »): a name ends on its proper noun."""
+    for m in _ORG_TAIL.finditer(item):
+        before = item[:m.start()].split()
+        if m.group(0).strip() == "pour" and before and before[-1][:1].islower():
+            continue
+        return item[:m.start()]
+    return item
 
 
 def _org_items(region: str) -> list[tuple[str, bool, str]]:
@@ -747,19 +795,30 @@ def _org_items(region: str) -> list[tuple[str, bool, str]]:
     Stratégies émergentes et l'Association… »); « et » before a complement (« ministère des
     Solidarités et de la Santé ») binds one name too; « et » before an article (« … et l'Association
     Patrimoniale ») starts a second name, so the whole is not offered. Otherwise the last item is
-    given whole and in parts (« EY et Atopia » may be two names or one)."""
+    given whole and in parts (« EY et Atopia » may be two names or one). The article rule holds in
+    every item, not only the last: « la Scop Ellyx et le cabinet Oxalis, chacune sur un quartier »
+    is two names before a comment.
+
+    A person stands for the body named after them (« un représentant de la direction générale des
+    entreprises »)."""
     out = []
     pieces = _ITEM_SPLIT.split(region)
     for i, piece in enumerate(pieces):
+        if _CLAUSE_VERB.match(piece.strip()):
+            break  # « animé par l'ANCT, réunit France urbaine… »: a verb opens another clause
         parts = [piece]
-        if i == len(pieces) - 1 and _AND.search(piece):
+        if _AND.search(piece):
             rest = _AND.split(piece)
-            parts = rest if any(_ARTICLE.match(r) for r in rest[1:]) else [piece, *rest]
+            if any(_ARTICLE.match(r) for r in rest[1:]):
+                parts = rest
+            elif i == len(pieces) - 1:
+                parts = [piece, *rest]
         for n, item in enumerate(parts):
             item = item.strip(" «»\"“”()")
+            item = _LEADING.sub("", _ROLE.sub("", _LEADING.sub("", item)))
             strong = bool(_GENERIC_LEAD.match(item))
             item = _TRADE.sub("", _LEADING.sub("", item))
-            item = _ORG_TAIL.sub("", item).strip(" «»\"“”().:")
+            item = _cut_tail(item).strip(" «»\"“”().:")
             if not item or not (item[0].isupper() or item[0].isdigit() or _ORG_HEAD.match(item)):
                 continue
             if len(item.split()) > 7:
@@ -768,6 +827,34 @@ def _org_items(region: str) -> list[tuple[str, bool, str]]:
             split = "" if len(parts) == 1 else "and_whole" if whole_given and n == 0 else "and_part"
             out.append((item, strong, split))
     return out
+
+
+def _cue_region(text: str, m: re.Match[str]) -> str:
+    """The words a cue introduces: up to the end of its clause, or the list in parentheses right
+    after it (« comité de pilotage national (ANCT, Villes de France, …) »). Short asides are
+    dropped (an acronym after its name); a list announced by a colon runs across semicolons
+    (« Présents : pôle Prospective ; programme Action cœur de ville ; Villes de France »)."""
+    after = text[m.end():]
+    inner = re.match(r"\s*\(([^()]*)\)", after)
+    if inner:
+        return inner.group(1)
+    after = _ASIDE.sub("", after)
+    stop = r"[.!?()]|\s[–—-]\s" if m.group(0).rstrip().endswith(":") else r"[.;:!?()]|\s[–—-]\s"
+    return re.split(stop, after, maxsplit=1)[0]
+
+
+_PARTICIPLE = re.compile(r"(?:conduit|men[ée]|soutenu|appuy[ée])", re.IGNORECASE)
+
+
+def _of_other_subject(name: str, text: str, m: re.Match[str]) -> bool:
+    """Whether a participle cue (« menée par », « financé par », « conduite … avec ») is said of
+    something else than the fabrique: « une enquête menée par l'ANRU », « le programme Territoires
+    d'industrie, copiloté par l'ANCT et la DGE » (as a launch is, for the year). A list a cue
+    announces (« partenaires nationaux : », « le comité de pilotage réunit ») is no participle."""
+    if name == "copil" or (name == "partner" and not _PARTICIPLE.match(m.group(0))):
+        return False
+    clause = fold(re.split(r"[.;:!?]", text[:m.start()])[-1])
+    return bool(_OTHER_SUBJECT.search(clause)) and not _OWN_SUBJECT.search(clause)
 
 
 def org_candidates(sents: Sequence[Sentence], n_docs: int) -> list[Candidate]:
@@ -779,39 +866,60 @@ def org_candidates(sents: Sequence[Sentence], n_docs: int) -> list[Candidate]:
 
     def note(value: str, s: Sentence, kind: str, ref: str, cues: set[str]) -> None:
         k = key_of(value)
-        if not k or k in _STOP_ORGS or _ORGANISER.fullmatch(value):
+        if not k or k in _STOP_ORGS or _ORGANISER.fullmatch(value) or _OF_ORGANISER.search(value):
             return
         c = by.get(k)
         if c is None:
             c = by[k] = Candidate("orgs", value, k, extra={"ref": ref, "kinds": set()})
             cue_counts[k] = {"presta": 0, "partner": 0, "fund": 0, "copil": 0, "near_presta": 0,
                              "near_partner": 0, "near_fund": 0, "near_copil": 0, "strong": 0, "sec_gov": 0,
-                             "and_part": 0, "and_whole": 0}
+                             "and_part": 0, "and_whole": 0, "gov": 0, "gov_local": 0, "near_gov": 0,
+                             "near_gov_local": 0}
         c.extra["kinds"].add(kind)
         c.add(s, cue=bool(cues))
         for cue in cues:
             cue_counts[k][cue] += 1
+        # who joined, funded or sat on a committee, said by a document of the whole fabrique, or by
+        # a territory's own (« Un comité de pilotage local associe la ville, le centre social… »
+        # is a territory's committee, not the fabrique's)
+        local = "_local" if s.doc.doc_type in _LOCAL else ""
+        if cues & {"partner", "copil", "fund"}:
+            cue_counts[k][f"gov{local}"] += 1
+        elif cues & {"near_partner", "near_copil", "near_fund"}:
+            cue_counts[k][f"near_gov{local}"] += 1
         if _GOV_SECTION.search(fold(s.section)):
             cue_counts[k]["sec_gov"] += 1
 
     for s in sents:
         text = s.text
-        near = {name for name, rx in _CUE_RE.items() if rx.search(text)}
+        near = {name for name, rx in _CUE_RE.items()
+                if any(not _of_other_subject(name, text, m) for m in rx.finditer(text))}
+        # a list item that is a piece of a reference body's name written here (« Direction générale
+        # de l'aménagement », cut at the comma of « …, du logement et de la nature ») is that body
+        bodies = [m.group(0) for _, rx in _BODY_RE for m in rx.finditer(text)]
         for canon, rx in _ASSOC_RE:
             for m in rx.finditer(text):
                 note(m.group(0), s, "association", canon, {f"near_{n}" for n in near})
         for canon, rx in _BODY_RE:
             for m in rx.finditer(text):
-                note(_ORG_TAIL.sub("", m.group(0)).strip(), s, "body", canon, {f"near_{n}" for n in near})
+                note(_cut_tail(m.group(0)).strip(), s, "body", canon, {f"near_{n}" for n in near})
         for name, rx in _CUE_RE.items():
             for m in rx.finditer(text):
-                region = re.split(r"[.;:!?()]|\s[–—-]\s", text[m.end():], maxsplit=1)[0]
+                if _of_other_subject(name, text, m):
+                    continue
+                region = _cue_region(text, m)
                 if name == "presta":
                     # « conduite par l'Agence … avec l'AMF et l'Université … »: who ran it comes
-                    # before « avec »; those after it joined
+                    # before « avec »; those after it joined (the partner cue reads them)
                     region = re.split(r"\s+avec\s+", region, maxsplit=1)[0]
                 for item, strong, split in _org_items(region)[:8]:
+                    if any(item != b and b.startswith(item) for b in bodies):
+                        continue
                     note(item, s, "cue", "", {name} | ({"strong"} if strong else set()) | ({split} - {""}))
+        for m in _CUE_BEFORE.finditer(text):
+            region = re.split(r"[.;:!?()]", text[:m.start()])[-1]
+            for item, strong, split in _org_items(region)[-8:]:
+                note(item, s, "cue", "", {"partner"} | ({"strong"} if strong else set()) | ({split} - {""}))
     out = list(by.values())
     for c in out:
         f = _doc_features(c.evidence, n_docs)
@@ -831,6 +939,10 @@ def org_candidates(sents: Sequence[Sentence], n_docs: int) -> list[Candidate]:
             "near_copil": math.log1p(cc["near_copil"]),
             "strong": math.log1p(cc["strong"]),
             "sec_gov": math.log1p(cc["sec_gov"]),
+            "gov": math.log1p(cc["gov"]),
+            "gov_local": math.log1p(cc["gov_local"]),
+            "near_gov": math.log1p(cc["near_gov"]),
+            "near_gov_local": math.log1p(cc["near_gov_local"]),
             "and_part": math.log1p(cc["and_part"]),
             "and_whole": math.log1p(cc["and_whole"]),
             "local_share": sum(e.doc.doc_type in _LOCAL for e in c.evidence) / max(1, len(c.evidence)),

@@ -216,3 +216,79 @@ def test_a_crash_while_writing_leaves_the_previous_cards(tmp_path, test_models, 
 
 def test_no_cards_file_reads_as_an_empty_set(tmp_path):
     assert cards.load_cards(tmp_path) == {"version": 1, "fabriques": []}
+
+
+# ----------------------------------------------------------------------------- organisation candidates
+# The rules that propose who ran or joined a fabrique, read on single sentences (no model: which
+# candidates exist, and which cue each carries).
+
+
+def _orgs(*texts: str, doc_type: str = "cahier_des_charges") -> dict[str, cards.Candidate]:
+    doc = cards.DocInfo("d", "d", "corpus/f/d.md", doc_type, None, "public", "f")
+    sents = [cards.Sentence(doc, 1, t, "") for t in texts]
+    return {c.value: c for c in cards.org_candidates(sents, 1)}
+
+
+def test_et_before_an_article_parts_two_names_in_any_item():
+    got = _orgs("Quatre villes ont été accompagnées par la Scop Ellyx et le cabinet Oxalis, chacune sur "
+                "un quartier.")
+    assert {"Ellyx", "Oxalis"} <= set(got) and not any(" et " in v for v in got)
+    assert got["Ellyx"].features["presta"] > 0 and got["Ellyx"].features["strong"] > 0
+
+
+def test_a_committee_list_reads_past_acronyms_asides_and_a_final_et():
+    got = _orgs("Un comité de pilotage réunit la Direction générale des outre-mer (DGOM), l'Office "
+                "français de la biodiversité (OFB), qui cofinance la démarche, et l'Université Jean Moulin "
+                "Lyon 3 pour l'apport scientifique.")
+    assert "Université Jean Moulin Lyon 3" in got  # « et » dropped, « pour l'apport… » cut
+    assert got["Université Jean Moulin Lyon 3"].features["copil"] > 0
+
+
+def test_a_person_stands_for_the_body_they_represent():
+    got = _orgs("Le comité de pilotage réunit le pôle Prospective, un représentant de la direction "
+                "générale des entreprises et un représentant du réseau des agences régionales de santé.")
+    assert {"direction générale des entreprises", "réseau des agences régionales de santé"} <= set(got)
+
+
+def test_a_list_after_a_colon_runs_across_semicolons_and_a_list_in_parentheses_is_read():
+    got = _orgs("Présents : pôle Prospective ; programme Action cœur de ville ; Tempo territorial.",
+                "Le titulaire participe au comité de pilotage national (ANCT, Villes de France, Hydrorives).")
+    assert got["programme Action cœur de ville"].features["copil"] > 0
+    assert got["Tempo territorial"].features["copil"] > 0
+    assert got["Hydrorives"].features["copil"] > 0
+
+
+def test_who_a_fabrique_was_run_with_and_who_is_associated_to_it_are_partners():
+    got = _orgs("Fabrique conduite de juin 2021 à juillet 2022 avec Terres en villes et le Mouvement "
+                "des régies.",
+                "Le ministère des Solidarités et de la Santé et le ministère de la Transition écologique "
+                "sont associés à la démarche.",
+                "Étude conduite en 2018 par le CGET, avec l'appui du cabinet Acadie.")
+    for name in ("Terres en villes", "Mouvement des régies", "ministère des Solidarités et de la Santé",
+                 "ministère de la Transition écologique"):
+        assert got[name].features["partner"] > 0 and got[name].features["gov"] > 0, name
+    # « du cabinet Acadie » read whole, not « u cabinet Acadie »
+    assert got["Acadie"].features["partner"] > 0 and got["Acadie"].features["strong"] > 0
+    assert "CGET" not in got  # the organiser, before 2020
+
+
+def test_a_cue_said_of_another_work_or_a_new_clause_proposes_nothing():
+    got = _orgs("Selon une enquête menée par l'ANRU en juin 2021, les habitants demandent des jardins.",
+                "Le comité de pilotage, animé par l'ANCT, réunit France urbaine et Terres en villes.")
+    assert "ANRU en juin 2021" not in got
+    assert got["ANRU"].features["presta"] == 0 and got["ANRU"].features["near_presta"] == 0
+    assert got["Terres en villes"].features["presta"] == 0  # « réunit » opens another clause
+    assert "ANCT" not in got  # the organiser is no partner
+
+
+def test_a_territory_committee_counts_apart_from_the_fabrique_one():
+    got = _orgs("Un comité de pilotage local associe la ville, le centre social et la Régie Nord.",
+                doc_type="feuille_de_route")
+    assert got["Régie Nord"].features["gov_local"] > 0 and got["Régie Nord"].features["gov"] == 0
+
+
+def test_the_piece_of_a_reference_name_cut_at_its_comma_is_not_a_second_name():
+    got = _orgs("Le comité de pilotage réunit la Direction générale de l'aménagement, du logement et de "
+                "la nature.")
+    assert "Direction générale de l'aménagement, du logement et de la nature" in got
+    assert "Direction générale de l'aménagement" not in got

@@ -238,6 +238,8 @@ def test_fabriques_page_shows_a_card_and_a_territory_with_its_source(fabriques_s
     button.click()
     popover = page.get_by_test_id("stPopoverBody").last
     popover.wait_for()
+    # the quoted sentences are drawn a moment after the popover's frame
+    popover.locator("blockquote").first.wait_for()
     shown = popover.inner_text()
     assert f"Source : {evidence['title']}, p. {evidence['page']}" in shown, shown
     assert evidence["sentence"] in " ".join(shown.split()), shown

@@ -1117,6 +1117,30 @@ def _value(c: Candidate, p: float | None, field_name: str) -> dict[str, Any]:
     return out
 
 
+def _merge_same(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One value per body: « AdCF » and « Assemblée des communautés de France » are the same
+    association (one reference name): the card names it once, by the first name kept, the
+    others under `also`, with the evidence of all (public first)."""
+    out: list[dict[str, Any]] = []
+    by_ref: dict[str, dict[str, Any]] = {}
+    for v in values:
+        ref = v.get("canonical")
+        first = by_ref.get(ref) if ref else None
+        if first is None:
+            out.append(v)
+            if ref:
+                by_ref[ref] = v
+            continue
+        first["also"] = [*first.get("also", []), v["value"], *v.get("also", [])]
+        seen = {(e["doc_id"], e["sentence"]) for e in first["evidence"]}
+        extra = [e for e in v["evidence"] if (e["doc_id"], e["sentence"]) not in seen]
+        merged = sorted(first["evidence"] + extra, key=lambda e: e.get("visibility") != "public")
+        first["evidence"] = merged[:MAX_EVIDENCE]
+        if v.get("visibility") == "public":
+            first["visibility"] = "public"
+    return out
+
+
 def choose(field_name: str, cands: Sequence[Candidate],
            models: dict[str, FieldModel]) -> list[tuple[Candidate, float]]:
     """The candidates the field's model keeps, most probable first (two at most for a
@@ -1156,7 +1180,7 @@ def build_card(fid: str, docs: Sequence[DocInfo], sents: dict[str, list[Sentence
     cands = fabrique_candidates(docs, sents)
     fields: dict[str, list[dict[str, Any]]] = {f: [] for f in FIELDS}
     for name in FITTED_FIELDS:
-        fields[name] = [_value(c, p, name) for c, p in choose(name, cands[name], models)]
+        fields[name] = _merge_same([_value(c, p, name) for c, p in choose(name, cands[name], models)])
     fields["theme"] = [_value(c, None, "theme") for c in cands["theme"][:1]]
     all_sents = [s for d in docs for s in sents.get(d.doc_id, [])]
     fields["lessons"] = [_value(Candidate("lessons", s.text, key_of(s.text), [s]), None, "lessons")

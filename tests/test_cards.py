@@ -292,3 +292,28 @@ def test_the_piece_of_a_reference_name_cut_at_its_comma_is_not_a_second_name():
                 "la nature.")
     assert "Direction générale de l'aménagement, du logement et de la nature" in got
     assert "Direction générale de l'aménagement" not in got
+
+
+def test_two_names_of_one_association_make_one_value_with_both_sources():
+    """« AdCF » here, « Assemblée des communautés de France » there: one body, named once on the
+    card, the other name under `also`, the evidence of both kept (public first)."""
+    from ingest.cards import _merge_same
+
+    def ev(doc: str, sentence: str, visibility: str = "public") -> dict:
+        return {"doc_id": doc, "title": doc, "source": f"{doc}.pdf", "page": 1, "sentence": sentence,
+                "visibility": visibility}
+
+    values = [
+        {"value": "AdCF", "canonical": "Intercommunalités de France", "visibility": "interne",
+         "evidence": [ev("note", "L'AdCF copilote la fabrique.", "interne")]},
+        {"value": "France urbaine", "canonical": "France urbaine", "visibility": "public",
+         "evidence": [ev("cdc", "France urbaine est partenaire.")]},
+        {"value": "Assemblée des communautés de France", "canonical": "Intercommunalités de France",
+         "visibility": "public",
+         "evidence": [ev("cdc", "L'Assemblée des communautés de France est associée.")]},
+    ]
+    merged = _merge_same(values)
+    assert [v["value"] for v in merged] == ["AdCF", "France urbaine"]
+    adcf = merged[0]
+    assert adcf["also"] == ["Assemblée des communautés de France"] and adcf["visibility"] == "public"
+    assert [e["doc_id"] for e in adcf["evidence"]] == ["cdc", "note"]  # public evidence first

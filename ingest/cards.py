@@ -43,6 +43,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ingest.linear import LinearModel
+
 VERSION = 1
 CARDS_NAME = "cards.json"
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "cards_model.json"
@@ -1043,34 +1045,15 @@ def _relative(cands: Sequence[Candidate], names: Sequence[str]) -> None:
 
 
 @dataclass
-class FieldModel:
-    """p = σ(bias + Σ wᵢ·(xᵢ − meanᵢ)/scaleᵢ); a value is kept from `threshold` up."""
+class FieldModel(LinearModel):
+    """A field's model: a value is kept from `threshold` up."""
 
-    features: tuple[str, ...]
-    weights: list[float]
-    bias: float
-    mean: list[float]
-    scale: list[float]
-    threshold: float = 0.5
-    note: str = ""
     # a single-valued field's second value (documents that disagree) must clear this bar too
     second: float = 1.01
 
     def prob(self, x: dict[str, float]) -> float:
-        z = self.bias + sum(w * (x.get(f, 0.0) - m) / s for f, w, m, s in
-                            zip(self.features, self.weights, self.mean, self.scale, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-    def as_json(self) -> dict[str, Any]:
-        return {"features": list(self.features), "weights": self.weights, "bias": self.bias,
-                "mean": self.mean, "scale": self.scale, "threshold": self.threshold, "note": self.note,
-                "second": self.second}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FieldModel:
-        return cls(tuple(data["features"]), list(data["weights"]), float(data["bias"]), list(data["mean"]),
-                   list(data["scale"]), float(data.get("threshold", 0.5)), str(data.get("note", "")),
-                   float(data.get("second", 1.01)))
+        # a candidate carries only the cues it met: an absent one is 0
+        return super().prob({f: x.get(f, 0.0) for f in self.features})
 
 
 @lru_cache(maxsize=4)

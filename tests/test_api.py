@@ -18,7 +18,6 @@ import io
 import json
 import logging
 import shutil
-import threading
 import time
 import uuid
 import zipfile
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from processes import serving
 from test_app import DOCS as APP_DOCS
 from test_app import FABRIQUE
 
@@ -120,7 +120,6 @@ class Api:
 @pytest.fixture(scope="module")
 def api(index, e5):
     """uvicorn on a free loopback port, in a thread, over a service sharing the test's model."""
-    import uvicorn
 
     from assistant.access import KeyStore
     from assistant.api.app import create_app
@@ -133,20 +132,10 @@ def api(index, e5):
     _, revoked = store.add("ancienne", "admin")
     store.revoke("ancienne")
     keys["revoked"] = revoked
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, service), host="127.0.0.1", port=0,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "le serveur n'a pas démarré"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    client = Api(service, keys, f"http://127.0.0.1:{port}")
-    yield client
-    client.http.close()
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(create_app(settings, service)) as url:
+        client = Api(service, keys, url)
+        yield client
+        client.http.close()
 
 
 def sse(text: str) -> list[tuple[str | None, str]]:

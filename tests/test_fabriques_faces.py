@@ -12,12 +12,12 @@ fabrique no public document mentions, which holds a word no other document has (
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from processes import serving
 from test_app import APP, FABRIQUE, TIMEOUT, _env, write_docs
 
 pytestmark = pytest.mark.slow
@@ -298,7 +298,6 @@ def test_cli_public_audience_reads_only_what_public_documents_say(env, capsys, m
 @pytest.fixture(scope="module")
 def api(index, e5):
     """uvicorn on a loopback port over the index; (url, {role: key})."""
-    import uvicorn
 
     from assistant.access import KeyStore
     from assistant.api.app import create_app
@@ -311,20 +310,8 @@ def api(index, e5):
     keys = KeyStore(store / "keys.sqlite")
     stamp = time.monotonic_ns()
     secrets = {role: keys.add(f"fiches-{role}-{stamp}", role)[1] for role in ("public", "interne")}
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, Service(settings, embeddings=e5)),
-                                           host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "l'API n'a pas démarré"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", secrets
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serving(create_app(settings, Service(settings, embeddings=e5))) as url:
+        yield url, secrets
 
 
 def _get(api, path: str, role: str | None, **params) -> httpx.Response:

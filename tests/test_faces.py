@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 
 import pytest
+from processes import serving
 from test_app import APP, DOCS, QUESTION, TIMEOUT, _env
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,6 @@ def _free_port() -> int:
 @pytest.fixture
 def api(index, monkeypatch):
     """The HTTP API on a loopback port, with an interne key; (base url, key)."""
-    import uvicorn
 
     from assistant.api.app import create_app
     from assistant.config import get_settings
@@ -44,19 +43,10 @@ def api(index, monkeypatch):
     settings = get_settings()
     _info, secret = Service(settings).keys.add(f"faces-{time.monotonic_ns()}", "interne")
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "l'API n'a pas démarré"
     try:
-        yield f"http://127.0.0.1:{port}", secret
+        with serving(create_app(settings), port) as url:
+            yield url, secret
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
         get_settings.cache_clear()
 
 

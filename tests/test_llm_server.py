@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import serving
 
 from assistant.answering.citations import MARKER
 from assistant.retriever import Passage
@@ -203,9 +204,6 @@ def test_injected_passage_is_not_obeyed(llm_env):
 def llm_api(llm_server, e5, tmp_path):
     """The HTTP API over two sample documents, answering with the local model (FP_LLM=openai)."""
     import shutil
-    import threading
-
-    import uvicorn
 
     from assistant.access import KeyStore
     from assistant.api.app import create_app
@@ -225,18 +223,8 @@ def llm_api(llm_server, e5, tmp_path):
     report = make_ingestor(settings).run([docs])
     assert not report.failed and report.documents == 2, report
     key = KeyStore(settings.store / "keys.sqlite").add("testeur", "interne")[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, Service(settings, embeddings=e5)),
-                                           host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", key
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(create_app(settings, Service(settings, embeddings=e5))) as url:
+        yield url, key
 
 
 def test_openai_client_receives_the_model_text_as_it_is_written(llm_api):

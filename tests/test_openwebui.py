@@ -18,12 +18,12 @@ counts its calls.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from processes import serving
 from test_api import MAX_QUESTION, Api, _settings, sse
 from test_app import DOCS as APP_DOCS
 
@@ -417,7 +417,6 @@ def test_sources_map_open_webui_chips_to_our_numbers():
 @pytest.fixture(scope="module")
 def api(index, e5):
     """uvicorn on a free loopback port over the same index; the retriever counts its calls."""
-    import uvicorn
 
     from assistant.access import KeyStore
     from assistant.api.app import create_app
@@ -435,20 +434,10 @@ def api(index, e5):
     service.retriever = counting
     keys = {role: KeyStore(index / "keys.sqlite").add(f"open-webui-{role}", role)[1]
             for role in ("public", "interne")}
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, service), host="127.0.0.1", port=0,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-openwebui", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "le serveur n'a pas démarré"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    client = Api(service, keys, f"http://127.0.0.1:{port}")
-    yield client
-    client.http.close()
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serving(create_app(settings, service)) as url:
+        client = Api(service, keys, url)
+        yield client
+        client.http.close()
 
 
 def task_request(text: str, stream: bool = False) -> dict:

@@ -27,7 +27,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from typing import Any
 from assistant.answering.answertype import expectation
 from assistant.answering.frtext import content_stems, coverage, fold, key_stems, words
 from assistant.retriever import Passage
+from ingest.linear import LinearModel
 
 TOP_K = 5  # passages the lead is chosen among (the search's first ones)
 WEIGHTS = Path(__file__).with_name("decisions.json")
@@ -142,29 +143,10 @@ def absent_names(question: str, passages: Sequence[Passage]) -> list[str]:
 
 
 @dataclass
-class Logistic:
-    """p = σ(bias + Σ wᵢ·(xᵢ − meanᵢ)/scaleᵢ); `threshold` is where a yes starts."""
+class Logistic(LinearModel):
+    """A decision's model (`ingest.linear`); `threshold` is where a yes starts."""
 
-    features: tuple[str, ...]
-    weights: list[float]
-    bias: float
-    mean: list[float]
-    scale: list[float]
-    threshold: float = 0.5
     confident: float = 0.0  # the answerable model: below it, an answer says it is not sure
-    note: str = ""
-
-    def prob(self, x: dict[str, float]) -> float:
-        z = self.bias + sum(w * (x[f] - m) / s for f, w, m, s in
-                            zip(self.features, self.weights, self.mean, self.scale, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-    def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "features": list(self.features)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Logistic:
-        return cls(**{**data, "features": tuple(data["features"])})
 
 
 @dataclass

@@ -74,8 +74,12 @@ STREET_WORDS = QUARTER_WORDS | frozenset({"rue", "avenue", "av", "boulevard", "b
 ADMIN_NOUNS = frozenset({"commune", "communes", "ville", "village", "mairie", "maire", "municipalite",
                          "bourg", "territoire", "habitants", "canton", "agglomeration"})
 
-# Authority prefixes ("communauté de communes de …"), folded, with the EPCI types they name.
+# Authority prefixes ("communauté de communes de …"), folded, with the EPCI types they name. A PETR and a
+# pôle métropolitain are syndicats, not EPCI: they name no type, so the data never answers for them
+# (« PETR du Pays de Retz » is not Pornic Agglo Pays de Retz, « pôle métropolitain Nantes Saint-Nazaire » not
+# Nantes Métropole) and they stay as written.
 _CC, _CA, _CU, _METRO, _EPT, _ANY = "CC", "CA", "CU", "METRO", "EPT", "*"
+_PETR, _POLE = "PETR", "POLE"
 AUTHORITY_PREFIXES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("communaute", "de", "communes"), _CC),
     (("communaute", "de", "commune"), _CC),
@@ -94,6 +98,9 @@ AUTHORITY_PREFIXES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ca",), _CA),
     (("cu",), _CU),
     (("ept",), _EPT),
+    (("pole", "d'", "equilibre", "territorial", "et", "rural"), _PETR),
+    (("petr",), _PETR),
+    (("pole", "metropolitain"), _POLE),
 )
 _PREFIX_FIRSTS = frozenset(p[0][0] for p in AUTHORITY_PREFIXES)
 # Lowercase words an official name may start with before its first capital.
@@ -102,9 +109,10 @@ _LEADING_WORDS = frozenset(w for p, _ in AUTHORITY_PREFIXES for w in p if len(w)
 AUTHORITY_SUFFIXES: dict[str, str] = {"metropole": _METRO, "agglomeration": _CA, "agglo": _CA,
                                       "communaute": _ANY, "intercom": _ANY, "interco": _ANY}
 TYPES_FOR = {_CC: {"CC"}, _CA: {"CA"}, _CU: {"CU"}, _METRO: {"METRO", "MET69", "CU"}, _EPT: {"EPT"},
-             _ANY: {"CC", "CA", "CU", "METRO", "MET69", "EPT"}}
+             _ANY: {"CC", "CA", "CU", "METRO", "MET69", "EPT"}, _PETR: set(), _POLE: set()}
 PREFIX_LABELS = {_CC: "communauté de communes", _CA: "communauté d'agglomération", _CU: "communauté urbaine",
                  _METRO: "métropole", _EPT: "établissement public territorial", _ANY: "communauté",
+                 _PETR: "PETR", _POLE: "pôle métropolitain",
                  "commune": "commune de", "ville": "ville de", "pays": "Pays"}
 
 
@@ -412,6 +420,8 @@ class Gazetteer:
         kind, core = split_authority(toks)
         core_key = " ".join(core)
         wanted = TYPES_FOR.get(kind, TYPES_FOR[_ANY])
+        if kind and not wanted:  # a PETR, a pôle métropolitain: no EPCI of the data is it
+            return [self.places[i] for i in found]
         epcis = self._by_core.get(core_key, []) + self._by_core.get(" ".join(_strip_article(core)), [])
         epcis = sorted(dict.fromkeys(epcis), key=lambda i: self._types.get(i, "") not in wanted)
         found += [i for i in epcis if i not in found]
@@ -830,7 +840,10 @@ class Gazetteer:
             label = "… " + t.text[t.starts[end]:t.ends[end]]
         wanted = TYPES_FOR[kind]
         stops = [len(core_toks)] if suffix else range(len(core_toks), 0, -1)
-        if not suffix:  # "communauté de communes de l'Ouest guyanais": lowercase words end the name too
+        if not wanted:  # a PETR, a pôle métropolitain: as written, never an EPCI of the data
+            stops = []
+        # "communauté de communes de l'Ouest guyanais": lowercase words end the name too
+        if not suffix and wanted:
             more = end
             while more < len(keys) and more - end < 3 and t.gaps[more] <= SPACE and not t.caps[more]:
                 more += 1

@@ -379,6 +379,10 @@ def territories(text: str, title: str, head: str, known: list[tuple[str, str]] |
         listed = enumeration(opening, gz) or enumeration(_after_lead(opening), gz)
         evidence = f"énumération « {block[:40]} »"
         found += [type(m)(m.name, m.kind, m.code, _ANNOUNCE_WEIGHT, evidence) for m in listed]
+    # A sentence opening on « À Jonzac, … » is about Jonzac: the place is its subject, not a venue in passing.
+    for kind, block in blocks or []:
+        if not kind.startswith("heading"):
+            found += subjects(block, gz)
     # The cap is for places found in running text: a page listing forty territories keeps them all.
     listed_count = len(found)
     found += gz.find(text, title=title, head=head, limit=limit)
@@ -395,6 +399,37 @@ def territories(text: str, title: str, head: str, known: list[tuple[str, str]] |
             continue  # a commune and its EPCI found together: one territory, the stronger name
         out.append(Guess(name, mention.evidence))
     return out[:max(limit, listed_count)]
+
+
+# « À Jonzac, la feuille de route… », « À Vernouillet, plus de 40 partenaires… »: a sentence opening on a
+# place and a comma. Only the sentence's first words: « … le séminaire aura lieu à Paris » is a venue.
+_SUBJECT_RE = re.compile(
+    r"(?:^|(?<=[.!?…»]\s))[\s*•▪●◦·■□►–—-]*À\s+"
+    r"(?P<name>[A-ZÉÈÀÂÎÔ][\w’'-]*(?:\s+(?:(?:sur|sous|en|lès|les|la|le|de|du|des)\s+)?[A-ZÉÈÀÂÎÔ][\w’'-]*)*)"
+    r"\s*,"
+)
+# « En Savoie, Cœur de Savoie prépare l'après-neige » : a short locative frame, then the sentence's subject.
+_FRAMED_SUBJECT_RE = re.compile(
+    r"(?:^|(?<=[.!?…»]\s))[\s*•▪●◦·■□►–—-]*(?:En|Dans|Au|Aux|Sur)\s[^,.;:!?]{1,40},\s+"
+    r"(?P<name>[A-ZÉÈÀÂÎÔŒ][\w’'-]*(?:\s+(?:(?:sur|sous|en|lès|les|la|le|de|du|des)\s+)?[A-ZÉÈÀÂÎÔŒ][\w’'-]*)*)"
+    r"\s+[a-zéèàâêîôûç]"
+)
+
+
+def subjects(text: str, gz: Gazetteer) -> list[Mention]:
+    """The places sentences of `text` open on (« À Jonzac, … »), when the whole name is an official
+    commune or intercommunality: a région or département (« À Mayotte, la communauté de communes du
+    Sud … ») only situates the subject that follows, and a name read in part is no name."""
+    from ingest.gazetteer import Mention
+
+    out = []
+    for m in [*_SUBJECT_RE.finditer(text), *_FRAMED_SUBJECT_RE.finditer(text)]:
+        places = [p for p in gz.lookup(m.group("name")) if p.kind in ("commune", "epci")]
+        if places:  # homonyms: the name, no code
+            code = places[0].code if len(places) == 1 or places[0].kind != places[1].kind else ""
+            out.append(Mention(places[0].name, places[0].kind, code, _ANNOUNCE_WEIGHT,
+                               f"sujet « {text[m.start():m.end('name')].strip()[:60]} »"))
+    return out
 
 
 def _mention(name: str, evidence: str):  # noqa: ANN202 — a gazetteer Mention, imported lazily

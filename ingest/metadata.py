@@ -28,7 +28,7 @@ from ingest.models import DOC_TYPES, DocMeta, LoadedDocument
 MANIFEST_NAME = "manifest.yaml"
 SIDECAR_SUFFIX = ".meta.yaml"
 # Bumped when inference changes: an index built by older rules is relabelled (no re-embedding).
-RULES_VERSION = "8"
+RULES_VERSION = "9"
 
 SRC_MANIFEST = "manifeste"
 SRC_SIDECAR = "fiche .meta.yaml"

@@ -259,3 +259,33 @@ def test_a_list_under_its_heading_gives_every_member(tmp_path: Path, gz: Gazette
     meta = _meta(tmp_path, "sites.md", text)
     for place in ("Gard Rhodanien", "Melun Val de Seine", "Niortais", "Pays du Coquelicot", "Vierzon"):
         assert any(place in t for t in meta.territories), (place, meta.territories)
+
+
+def test_a_sentence_opening_on_a_place_is_about_it(gz: Gazetteer) -> None:
+    """« À Jonzac, … » makes Jonzac the sentence's subject (a newsletter names each site once, that
+    way); a venue at the end of a sentence, a département framing the subject, a name the data lacks
+    are not subjects."""
+    from ingest.infer import subjects
+
+    text = ("Huit communes ont imaginé la vie de leurs aînés. À Jonzac, la feuille de route mise sur un "
+            "habitat inclusif. À Vernouillet, plus de 40 partenaires se sont mobilisés. Le séminaire aura "
+            "lieu à Paris, en mai. À Mayotte, la communauté de communes du Sud veut faire connaître ses "
+            "mangroves. À Bellecombe-sur-Lisonne, rien.")
+    assert [m.name for m in subjects(text, gz)] == ["Jonzac", "Vernouillet"]
+    # a short locative frame, then the subject, whose whole name must be official
+    framed = ("En Savoie, Cœur de Savoie prépare l'après-neige. En 2023, Claire Vidalenc a suivi la "
+              "démarche. Au pied de la Montagne noire, Lauragais Revel Sorèzois cherche l'inverse.")
+    assert [m.name for m in subjects(framed, gz)] == ["CC Coeur de Savoie"]
+
+
+def test_a_petr_and_a_pole_metropolitain_stay_as_written(gz: Gazetteer) -> None:
+    """A PETR and a pôle métropolitain are syndicats, not EPCI: named with their prefix they are
+    territories as written, never the agglomeration or the city their name contains."""
+    text = ("La conférence s'est tenue en présence de onze communautés de communes, du PETR du Pays de "
+            "Retz et du pôle métropolitain Nantes Saint-Nazaire.")
+    names = [m.name for m in gz.find(text, title=text)]
+    assert "PETR du Pays de Retz" in names and "Pôle métropolitain Nantes Saint-Nazaire" in names
+    assert not any(n in ("Pays de Retz", "CARENE", "Nantes Métropole", "Nantes") for n in names), names
+    assert gz.lookup("PETR du Pays de Retz") == []
+    assert gz.lookup("pôle métropolitain Nantes Saint-Nazaire") == []
+    assert gz.same_territory("PETR du Pays de Retz", "Pays de Retz")

@@ -77,15 +77,25 @@ def asked_field(question: str) -> FactQuestion | None:
             return None
         return FactQuestion("year")
     m = _ASKED.search(q)
-    if not m or m.start() > 25:  # the interrogative opens the question (« Avec quelle association… »)
+    # the interrogative opens the question, after a preposition at most (« Avec quelle
+    # association… »); a frame before it (« En Creuse, quelles communes… ») narrows the field
+    if not m or not re.fullmatch(r"\s*(?:\w+\s*)?", q[:m.start()]):
         return None
     noun, rest = fold(m.group(1)).strip(" ?,"), m.group(2).strip()
     field = FIELD_NOUNS.get(noun)
     if field is None:
         return None
-    if _QUALIFIER.match(rest):
+    if _QUALIFIER.match(rest) or _adjective_after(noun, rest):
         return None
     return FactQuestion(field)
+
+
+def _adjective_after(noun: str, rest: str) -> bool:
+    """« quelles communes rurales misent… »: after a plural noun, a word in -s/-x that is not a
+    verb of the third person plural (-ent, -ont) agrees with it: an adjective narrowing it."""
+    following = fold(rest).split(" ", 1)[0] if rest else ""
+    return (noun.endswith(("s", "x")) and following.endswith(("s", "x"))
+            and not following.endswith(("ent", "ont")))
 
 
 def _title_words(card: dict[str, Any], title: str) -> set[str]:

@@ -120,3 +120,12 @@ def test_the_card_line_comes_first_and_the_passages_follow_renumbered():
     refused = Answer(REFUSAL + " Pistes : …", False, [])
     answer = with_card_line(refused, line, citations)
     assert answer.grounded and answer.text == line and len(answer.citations) == 1
+
+
+@pytest.mark.parametrize("question", [
+    "En Creuse, quelles communes rurales misent sur la nature pour attirer de nouveaux habitants ?",
+    "Quelles communes rurales ont participé à la Fabrique sur la nature ?",
+    "Dans le Var, quels territoires ont participé à la fabrique sur le tourisme responsable ?",
+])
+def test_a_field_narrowed_before_or_after_its_noun_is_not_the_whole_field(question):
+    assert asked_field(question) is None

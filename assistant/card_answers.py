@@ -152,8 +152,16 @@ def card_line(fact: FactQuestion, card: dict[str, Any], title: str) -> tuple[str
     return f"{head} — {FIELD_LABELS[fact.field]} : {body}.", citations
 
 
-def with_card_line(answer: Answer, line: str, citations: list[Citation]) -> Answer:
-    """The card's line first, then the usual answer renumbered after the card's citations."""
+def with_card_line(answer: Answer, line: str, citations: list[Citation], *, streamed: bool = False) -> Answer:
+    """The card's line first, then the usual answer renumbered after the card's citations.
+
+    `streamed`: the answer's text was already shown after the line, numbered after the card's
+    sources (its numbers stay; a refusal's text stays too, since the reader has read it)."""
+    if streamed:
+        answer.text = line + "\n\n" + answer.text
+        answer.citations = citations + answer.citations
+        answer.grounded = True
+        return answer
     shift = len(citations)
 
     def renumber(m: re.Match[str]) -> str:

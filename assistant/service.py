@@ -273,23 +273,31 @@ class Service:
                    filters: Any) -> Answer:
         """A question asking one field of a named fabrique (« Quel prestataire a animé… ») opens
         with that field of the fabrique's card, cited (`card_answers`); the passages follow."""
+        from assistant.card_answers import with_card_line
+
+        card = self._card_line(question, caller, passages, filters)
+        return with_card_line(answer, *card) if card else answer
+
+    def _card_line(self, question: str, caller: Caller, passages: list[Any],
+                   filters: Any) -> tuple[str, list[Any]] | None:
+        """The card's line answering `question` and its citations, or None (not a question on
+        one field of a named fabrique, or the card does not hold that field)."""
         from assistant import card_answers as F
 
         fact = F.asked_field(question)
         if fact is None:
-            return answer
+            return None
         try:
             cards = self._fabrique_cards(caller)
         except (StoreError, OSError, ValueError):
-            return answer  # no card to read: the usual answer stands
+            return None  # no card to read: the usual answer stands
         wanted = getattr(filters, "fabrique", None)
         if wanted:
             card = next((c for c in cards if c["id"] == wanted), None)
         else:
             card = F.named_fabrique(question, cards, {c["id"]: c["title"] for c in cards},
                                     [str(p.meta.get("fabrique") or "") for p in passages])
-        line = F.card_line(fact, card, card["title"]) if card else None
-        return F.with_card_line(answer, *line) if line else answer
+        return F.card_line(fact, card, card["title"]) if card else None
 
     def ask_stream(self, question: str, caller: Caller, *, mode: Mode = "answer", filters: Any = None,
                    history: History | None = None, k: int | None = None) -> AnswerStream:
@@ -299,14 +307,27 @@ class Service:
             done = self.ask(question, caller, mode=mode, filters=filters, history=history, k=k)
             return AnswerStream(iter([done.text]), lambda _text: done)
         rewritten, passages = self._prepare(question, caller, filters, history, k, mode)
-        stream = self.answerer().stream(rewritten, passages, mode=mode)
+        card = self._card_line(rewritten, caller, passages, filters) if mode == "answer" else None
+        answerer = self.answerer()
+        # the card's line is read first; the model numbers the passages after its sources
+        stream = (answerer.stream(rewritten, passages, mode=mode, first=len(card[1]) + 1) if card
+                  else answerer.stream(rewritten, passages, mode=mode))
+
+        def pieces() -> Any:
+            if card:
+                yield card[0] + "\n\n"
+            yield from stream
 
         def finish(_text: str) -> Answer:
+            from assistant.card_answers import with_card_line
+
             final = stream.answer
+            if card:
+                final = with_card_line(final, *card, streamed=True)
             final.question = rewritten
             return _shown_to(caller, final)
 
-        return AnswerStream(iter(stream), finish)
+        return AnswerStream(pieces(), finish)
 
     def compare(self, question: str, caller: Caller, *, filters: Any = None, k: int | None = None) -> Answer:
         return self.ask(question, caller, mode="compare", filters=filters, k=k)

@@ -823,3 +823,20 @@ def test_a_fabrique_with_no_title_is_shown_by_its_documents_title(e5):
                                                     "aînés", "Document : Note de cadrage mobilité"}
     for text in (result.text, table.text):
         assert "fab-xz-0042" not in text and "Fabrique «" not in text
+
+
+def test_openai_stream_numbers_the_passages_after_the_sources_shown_before_it(openai_answerer, passages):
+    """A card's line is shown ahead of the model's words and holds [1]: the model is given the
+    passages numbered from [2], so the numbers it writes are already the final ones."""
+    from assistant.answering.llm import build_prompt
+
+    prompt = build_prompt("Quel transport pour les aînés ?", passages[:3], first=2)
+    assert 'n="2"' in prompt.user and 'n="4"' in prompt.user and 'n="1"' not in prompt.user
+    openai_answerer._chat = FakeChat("Un transport solidaire est prévu [2]. Voir aussi [1] et [3].")
+    stream = openai_answerer.stream("Quelles solutions de transport pour les aînés à Jonzac ?", passages,
+                                    first=2)
+    final = stream.answer if list(stream) else stream.answer
+    # [1] is not the model's to give (it belongs to the line shown before): dropped
+    assert final.text == "Un transport solidaire est prévu [2]. Voir aussi et [3]."
+    assert [c.n for c in final.citations] == [2, 3]
+    assert [c.doc_id for c in final.citations] == [passages[0].meta["doc_id"], passages[1].meta["doc_id"]]

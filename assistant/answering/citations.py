@@ -139,13 +139,14 @@ def best_excerpt(claim: str, passage: Passage) -> tuple[str, float]:
 
 
 def clean_citations(text: str, passages: list[Passage], *, max_excerpts: int = 2,
-                    keep_numbers: bool = False) -> Cited:
+                    keep_numbers: bool = False, first: int = 1) -> Cited:
     """Remove invented markers, renumber the used sources 1..k, attach supporting excerpts.
 
     `text` numbers sources as the prompt did: [n] is `passages[n - 1]`. The returned text
     uses the new numbering, written as "[1]" or "[1][2]" (merged and deduplicated). With
     `keep_numbers` the prompt's numbers stay (a streamed answer has already shown them to
-    its reader, who can no longer see them change): only invented markers go.
+    its reader, who can no longer see them change): only invented markers go. `first` is the
+    prompt's first source number (numbers before it were given to other sources, a card's).
     """
     order: dict[int, int] = {}  # passage index -> new number
     claims: dict[int, list[str]] = {}
@@ -155,9 +156,9 @@ def clean_citations(text: str, passages: list[Passage], *, max_excerpts: int = 2
     for m in MARKER.finditer(text):
         valid: list[int] = []
         for k in _numbers(m.group(1)):
-            if 1 <= k <= len(passages):
-                if k - 1 not in valid:
-                    valid.append(k - 1)
+            if first <= k < first + len(passages):
+                if k - first not in valid:
+                    valid.append(k - first)
             else:
                 removed.append(k)
         before = text[last:m.start()]
@@ -170,7 +171,7 @@ def clean_citations(text: str, passages: list[Passage], *, max_excerpts: int = 2
         claim = claim_before(text, m.start())
         new = []
         for idx in valid:
-            order.setdefault(idx, idx + 1 if keep_numbers else len(order) + 1)
+            order.setdefault(idx, idx + first if keep_numbers else len(order) + 1)
             if claim:
                 claims.setdefault(idx, []).append(claim)
             new.append(order[idx])
@@ -195,7 +196,7 @@ def clean_citations(text: str, passages: list[Passage], *, max_excerpts: int = 2
             chosen = [units[0].text if units else ""]
         support = ranked[0][1] if ranked else 0.0
         citations.append(Citation.from_passage(n, passage, " […] ".join(chosen), support))
-    mapping = {idx + 1: n for idx, n in order.items()}
+    mapping = {idx + first: n for idx, n in order.items()}
     return Cited(out, citations, removed, mapping)
 
 

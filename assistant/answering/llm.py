@@ -118,6 +118,7 @@ def build_prompt(
     history: History | None = None,
     max_chars: int = 12000,
     history_turns: int = 2,
+    first: int = 1,
 ) -> Prompt:
     """System rules, a short recent history, then the numbered sources and the question.
 
@@ -132,7 +133,7 @@ def build_prompt(
             break
         body = p.text if len(p.text) <= budget else p.text[:budget].rsplit(" ", 1)[0] + " …"
         kept.append(p)
-        blocks.append(source_block(len(kept), p, body))
+        blocks.append(source_block(len(kept) + first - 1, p, body))
         budget -= len(body)
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for user, assistant in list(history or [])[-history_turns:]:
@@ -300,7 +301,7 @@ class OpenAIAnswerer(Answerer):
 
     def finish(
         self, raw: str, question: str, prompt: Prompt, passages: list[Passage], ev: Evidence,
-        *, keep_numbers: bool = False,
+        *, keep_numbers: bool = False, first: int = 1,
     ) -> Answer:
         """The final Answer from the model's full text: cleaned, checked, or a refusal.
 
@@ -310,7 +311,7 @@ class OpenAIAnswerer(Answerer):
             is_refusal_text(text) and not MARKER.search(text)
         ):
             return refusal(question, passages, ev, backend=self.name)
-        cited = clean_citations(text, prompt.passages, keep_numbers=keep_numbers)
+        cited = clean_citations(text, prompt.passages, keep_numbers=keep_numbers, first=first)
         result = Answer(cited.text, cited.grounded, cited.citations, [], [], "answer", question, ev.score,
                         self.name)
         if not ev.sure:  # the passages may not answer: the model's text is to be checked against them
@@ -336,13 +337,16 @@ class OpenAIAnswerer(Answerer):
         return self.finish(raw, q, prompt, passages, ev)
 
     def stream(self, question: str, passages: list[Passage], *, mode: Mode = "answer",
-               history: History | None = None) -> AnswerStream:
+               history: History | None = None, first: int = 1) -> AnswerStream:
+        """`first`: the number of the first passage (those before are cited by the caller, a
+        card's line shown ahead of the model's text)."""
         q = self.rewrite(question, history) if history else question
         ev, early = self._gate(q, passages, mode)
         if early is not None:
             done = early
             return AnswerStream(iter(re.findall(r"[^\n]*\n|[^\n]+$", done.text)), lambda _t: done)
-        prompt = build_prompt(q, passages, history=history, max_chars=self.settings.llm_context_chars)
+        prompt = build_prompt(q, passages, history=history, max_chars=self.settings.llm_context_chars,
+                              first=first)
         failure: list[BaseException] = []
 
         def pieces() -> Iterator[str]:
@@ -359,6 +363,6 @@ class OpenAIAnswerer(Answerer):
         def finish(text: str) -> Answer:
             if failure and not text.strip():
                 return self._fallback(q, passages, ev, failure[0])
-            return self.finish(text, q, prompt, passages, ev, keep_numbers=True)
+            return self.finish(text, q, prompt, passages, ev, keep_numbers=True, first=first)
 
         return AnswerStream(pieces(), finish)

@@ -20,6 +20,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -250,6 +251,41 @@ class Cutter:
         return text[before:] if len(text) > before else ""
 
 
+@dataclass
+class Envelope:
+    """One response's id, date, model and prompt size, and OpenAI's shapes around a content:
+    the `chat.completion` object, a `chat.completion.chunk` event, the usage-only last chunk.
+    Answers and chat-client tasks are sent in the same shapes."""
+
+    model: str
+    prompt_tokens: int
+    cid: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def usage(self, content: str) -> dict[str, int]:
+        completion = _tokens(content)
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
+                "total_tokens": self.prompt_tokens + completion}
+
+    def completion(self, content: str, finish: str, **extra: Any) -> JSONResponse:
+        return JSONResponse({
+            "id": self.cid, "object": "chat.completion", "created": self.created, "model": self.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                         "logprobs": None, "finish_reason": finish}],
+            "usage": self.usage(content), "system_fingerprint": None, **extra,
+        })
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return sse_event(None, {"id": self.cid, "object": "chat.completion.chunk", "created": self.created,
+                                "model": self.model, "choices": [choice], **extra})
+
+    def usage_chunk(self, usage: dict[str, int]) -> str:
+        """The last chunk OpenAI sends with `stream_options.include_usage`: no choice, the usage."""
+        return sse_event(None, {"id": self.cid, "object": "chat.completion.chunk", "created": self.created,
+                                "model": self.model, "choices": [], "usage": usage})
+
+
 @router.post("/chat/completions", summary="Réponse à une conversation (protocole OpenAI)",
              response_model=None,
              responses={200: {"model": schemas.ChatCompletionOut, "content": {"text/event-stream": {
@@ -266,67 +302,38 @@ async def chat_completions(body: ChatRequest, request: Request, caller: CallerDe
     mode = _mode(body.model)
     body.check_supported()
     question, history = conversation(body.messages)
-    cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
-    prompt_tokens = _tokens("".join(_text(m) for m in body.messages))
+    env = Envelope(body.model, _tokens("".join(_text(m) for m in body.messages)))
     cut = Cutter(body.limit_chars(), body.stops())
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
     # a chat client's background task (a title, tags…) quotes the whole chat: answered from the
     # prompt and the catalog, before the question-length check and without retrieval
     reply = await run_in_threadpool(service.chat_task, question, caller)
     if reply is not None:
-        return _task_reply(body, reply, cid, created, prompt_tokens, cut)
+        content = cut.take(reply)
+        if not body.stream:
+            return env.completion(content, cut.finish or "stop")
+        return sse_response(_task_chunks(env, content, cut.finish or "stop", include_usage))
     check_question(request, question)
     if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return sse_response(_chunks(lambda: service.ask_stream(question, caller, mode=mode,
                                                                history=history or None),
-                                    cid, created, body.model, prompt_tokens, cut, include_usage))
+                                    env, cut, include_usage))
     answer = await run_in_threadpool(service.ask, question, caller, mode=mode, history=history or None)
     full = answer.as_json()
-    content = cut.take(answer.text + sources_block(answer))
-    return JSONResponse({
-        "id": cid,
-        "object": "chat.completion",
-        "created": created,
-        "model": body.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                     "logprobs": None, "finish_reason": cut.finish or "stop"}],
-        "usage": _usage(prompt_tokens, content),
-        "system_fingerprint": None,
-        "citations": citations_json(full),
-        "fp_answer": full,
-        OPENWEBUI_SOURCES_KEY: openwebui_sources(citations_json(full)),  # Open WebUI's chips
-    })
+    citations = citations_json(full)
+    return env.completion(cut.take(answer.text + sources_block(answer)), cut.finish or "stop",
+                          citations=citations, fp_answer=full,
+                          **{OPENWEBUI_SOURCES_KEY: openwebui_sources(citations)})  # Open WebUI's chips
 
 
-def _task_reply(body: ChatRequest, reply: str, cid: str, created: int, prompt_tokens: int,
-                cut: Cutter) -> Response:
-    content = cut.take(reply)
-    usage = _usage(prompt_tokens, content)
-    if not body.stream:
-        return JSONResponse({
-            "id": cid, "object": "chat.completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "logprobs": None, "finish_reason": cut.finish or "stop"}],
-            "usage": usage, "system_fingerprint": None,
-        })
-
-    def events() -> Iterator[str]:
-        head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model}
-        for delta, finish in (({"role": "assistant", "content": ""}, None), ({"content": content}, None),
-                              ({}, cut.finish or "stop")):
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            yield sse_event(None, {**head, "choices": [choice], **({"usage": usage} if finish else {})})
-        if body.stream_options and body.stream_options.include_usage:
-            yield sse_event(None, {**head, "choices": [], "usage": usage})
-        yield "data: [DONE]\n\n"
-
-    return sse_response(events())
-
-
-def _usage(prompt_tokens: int, content: str) -> dict[str, int]:
-    completion = _tokens(content)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-            "total_tokens": prompt_tokens + completion}
+def _task_chunks(env: Envelope, content: str, finish: str, include_usage: bool) -> Iterator[str]:
+    usage = env.usage(content)
+    yield env.chunk({"role": "assistant", "content": ""})
+    yield env.chunk({"content": content})
+    yield env.chunk({}, finish, usage=usage)
+    if include_usage:
+        yield env.usage_chunk(usage)
+    yield "data: [DONE]\n\n"
 
 
 def closing(answer: Answer, shown: str) -> str:
@@ -338,8 +345,8 @@ def closing(answer: Answer, shown: str) -> str:
     return stream_correction(answer, shown) + sources_block(answer)
 
 
-def _chunks(start: Callable[[], AnswerStream], cid: str, created: int, model: str, prompt_tokens: int,
-            cut: Cutter, include_usage: bool) -> Iterator[str]:
+def _chunks(start: Callable[[], AnswerStream], env: Envelope, cut: Cutter,
+            include_usage: bool) -> Iterator[str]:
     """`chat.completion.chunk` events: the role at once (before retrieval), the text as it is
     written, then what `closing` adds, then a last chunk with `finish_reason`, `citations` and
     `fp_answer`; with `include_usage`, one more chunk with `choices: []` and `usage`; then
@@ -349,13 +356,7 @@ def _chunks(start: Callable[[], AnswerStream], cid: str, created: int, model: st
     generation and the final answer keeps those numbers, so the [n] a client has already
     shown are the ones of the « Sources » list.
     """
-
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return sse_event(None, {"id": cid, "object": "chat.completion.chunk", "created": created,
-                                "model": model, "choices": [choice], **extra})
-
-    yield chunk({"role": "assistant", "content": ""})
+    yield env.chunk({"role": "assistant", "content": ""})
     shown: list[str] = []
     stream: AnswerStream | None = None
     try:
@@ -364,7 +365,7 @@ def _chunks(start: Callable[[], AnswerStream], cid: str, created: int, model: st
             shown.append(piece)
             for part in text_pieces(cut.take(piece)) if not cut.finish else []:
                 if part:
-                    yield chunk({"content": part})
+                    yield env.chunk({"content": part})
         answer = stream.answer
     except GeneratorExit:  # the client left (see `closing_on_disconnect`): stop the model too
         if stream is not None:
@@ -378,15 +379,14 @@ def _chunks(start: Callable[[], AnswerStream], cid: str, created: int, model: st
         return
     for part in text_pieces(cut.take(closing(answer, "".join(shown)))):
         if part:
-            yield chunk({"content": part})
+            yield env.chunk({"content": part})
     full = answer.as_json()
-    usage = _usage(prompt_tokens, cut.sent)
+    usage = env.usage(cut.sent)
     citations = citations_json(full)
     for event in openwebui_source_events(citations):  # Open WebUI keeps sources sent as events
-        yield chunk({}, **{OPENWEBUI_EVENT_KEY: event})
-    yield chunk({}, cut.finish or "stop", citations=citations, fp_answer=full, usage=usage,
-                **{OPENWEBUI_SOURCES_KEY: openwebui_sources(citations)})
+        yield env.chunk({}, **{OPENWEBUI_EVENT_KEY: event})
+    yield env.chunk({}, cut.finish or "stop", citations=citations, fp_answer=full, usage=usage,
+                    **{OPENWEBUI_SOURCES_KEY: openwebui_sources(citations)})
     if include_usage:
-        yield sse_event(None, {"id": cid, "object": "chat.completion.chunk", "created": created,
-                               "model": model, "choices": [], "usage": usage})
+        yield env.usage_chunk(usage)
     yield "data: [DONE]\n\n"

@@ -254,10 +254,7 @@ class Service:
         reader then knows the comparison is partial, and which territory to ask about."""
         from assistant.retriever import same_territory
 
-        try:
-            cards = {c["id"]: c for c in self._fabrique_cards(caller)}
-        except (StoreError, OSError, ValueError):
-            return
+        cards = {c["id"]: c for c in self._cards_if_readable(caller)}
         rows = [str(r.get("territory") or "") for r in answer.rows]
         for fid in dict.fromkeys(c.fabrique for c in answer.citations if c.fabrique in cards):
             values = cards[fid]["fields"].get("territories", [])
@@ -268,6 +265,14 @@ class Service:
                 answer.notes.append(f"La fiche de la fabrique « {cards[fid]['title']} » compte aussi "
                                     f"{', '.join(missing)} : aucun passage de ce(s) territoire(s) ne répond "
                                     "ici à la question.")
+
+    def _cards_if_readable(self, caller: Caller) -> list[dict[str, Any]]:
+        """The cards for an answer to lean on; none when they cannot be read: the usual answer
+        then stands, an unreadable cards.json must not fail a question."""
+        try:
+            return self._fabrique_cards(caller)
+        except (StoreError, OSError, ValueError):
+            return []
 
     def _card_fact(self, question: str, caller: Caller, passages: list[Any], answer: Answer,
                    filters: Any) -> Answer:
@@ -287,10 +292,7 @@ class Service:
         fact = F.asked_field(question)
         if fact is None:
             return None
-        try:
-            cards = self._fabrique_cards(caller)
-        except (StoreError, OSError, ValueError):
-            return None  # no card to read: the usual answer stands
+        cards = self._cards_if_readable(caller)
         wanted = getattr(filters, "fabrique", None)
         if wanted:
             card = next((c for c in cards if c["id"] == wanted), None)
